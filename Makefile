@@ -1,0 +1,19 @@
+# The two commands of the README:
+#   make demo   set everything up, build, and serve the demo page
+#   make test   set everything up, build, and run every test
+.PHONY: demo test setup build-web clean
+
+setup:
+	@bash scripts/setup.sh
+
+build-web: setup
+	@bash scripts/build-web.sh
+
+demo: build-web
+	@node scripts/serve.mjs $(or $(PORT),8080)
+
+test: build-web
+	@bash scripts/test.sh
+
+clean:
+	rm -rf target pkg/dist

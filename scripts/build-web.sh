@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the browser package into pkg/dist:
+#   crates/navaja-web -> wasm32 (Debian's rustc-web, std rebuilt with -Zbuild-std)
+#   -> wasm-bindgen (the exact version pinned in Cargo.toml) -> pkg/dist/wasm
+#   web/src/*.ts -> tsc -> pkg/dist
+# Incremental: cargo and tsc only redo what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+profile=${NAVAJA_WASM_PROFILE:-release}
+target_dir=target/wasm   # the wasm toolchain (rustc 1.96) must not share the native target dir
+log "building crates/navaja-web for wasm32 ($profile)"
+cargo_flags=(--target wasm32-unknown-unknown -p navaja-web --target-dir "$target_dir")
+[ "$profile" = release ] && cargo_flags+=(--release)
+if wasm_std_installed; then
+  cargo build "${cargo_flags[@]}"
+else
+  # Debian's toolchain: RUSTC_BOOTSTRAP lets stable cargo use -Zbuild-std.
+  PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 cargo build "${cargo_flags[@]}" -Zbuild-std=std,panic_abort
+fi
+
+log "wasm-bindgen -> pkg/dist/wasm"
+rm -rf pkg/dist/wasm
+wasm-bindgen --target web --out-dir pkg/dist/wasm --out-name navaja_web \
+  "$target_dir/wasm32-unknown-unknown/$profile/navaja_web.wasm"
+
+log "tsc web/src -> pkg/dist"
+(cd web && ./node_modules/.bin/tsc -p tsconfig.json)
+log "pkg/dist ready ($(du -k pkg/dist/wasm/navaja_web_bg.wasm | cut -f1) KiB of wasm)"
