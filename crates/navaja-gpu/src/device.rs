@@ -276,7 +276,13 @@ async fn select_adapter(instance: &wgpu::Instance, options: &DeviceOptions) -> R
     if let Some(wanted) = &options.adapter_name {
         let wanted_lc = wanted.to_lowercase();
         let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
-        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        let names: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let info = a.get_info();
+                format!("{} ({:?})", info.name, info.backend)
+            })
+            .collect();
         return adapters
             .into_iter()
             .find(|a| a.get_info().name.to_lowercase().contains(&wanted_lc))
