@@ -10,6 +10,14 @@ pub type Result<T, E = NavajaError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum NavajaError {
+    /// A model file is malformed: truncated, wrong magic, inconsistent sizes...
+    #[error("invalid model file: {0}")]
+    ModelFormat(String),
+
+    /// A well-formed model uses something navaja does not support (a tensor type, an architecture...).
+    #[error("unsupported model: {0}")]
+    UnsupportedModel(String),
+
     /// A caller passed arguments that cannot work (wrong lengths, zero sizes...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -39,6 +47,8 @@ impl NavajaError {
     /// Stable machine-readable code; part of the public (TypeScript) API.
     pub fn code(&self) -> &'static str {
         match self {
+            NavajaError::ModelFormat(_) => "model-format",
+            NavajaError::UnsupportedModel(_) => "unsupported-model",
             NavajaError::InvalidArgument(_) => "invalid-argument",
             NavajaError::WebGpuUnavailable(_) => "webgpu-unavailable",
             NavajaError::AdapterLimit { .. } => "adapter-limit",
@@ -51,6 +61,14 @@ impl NavajaError {
     pub fn invalid(msg: impl Into<String>) -> Self {
         NavajaError::InvalidArgument(msg.into())
     }
+
+    pub fn format(msg: impl Into<String>) -> Self {
+        NavajaError::ModelFormat(msg.into())
+    }
+
+    pub fn unsupported(msg: impl Into<String>) -> Self {
+        NavajaError::UnsupportedModel(msg.into())
+    }
 }
 
 #[cfg(test)]
@@ -60,6 +78,8 @@ mod tests {
     #[test]
     fn codes_are_stable_kebab_case() {
         let all = [
+            NavajaError::format("x"),
+            NavajaError::unsupported("x"),
             NavajaError::invalid("x"),
             NavajaError::WebGpuUnavailable("x".into()),
             NavajaError::AdapterLimit { what: "x".into(), needed: 2, limit: 1 },
@@ -70,7 +90,16 @@ mod tests {
         let codes: Vec<_> = all.iter().map(|e| e.code()).collect();
         assert_eq!(
             codes,
-            ["invalid-argument", "webgpu-unavailable", "adapter-limit", "device-lost", "out-of-memory", "gpu"]
+            [
+                "model-format",
+                "unsupported-model",
+                "invalid-argument",
+                "webgpu-unavailable",
+                "adapter-limit",
+                "device-lost",
+                "out-of-memory",
+                "gpu"
+            ]
         );
     }
 

@@ -1,10 +1,19 @@
 //! navaja-core: everything that needs neither a GPU nor I/O.
 //!
-//! Today that is the error type shared by every crate and the CPU reference
-//! implementations that GPU kernels are tested against. Model formats,
-//! tokenizers and sampling will live here too (see docs/ARCHITECTURE.md).
+//! - [`error`]: the one error type, with stable codes for the JS API.
+//! - [`gguf`], [`safetensors`]: model file readers (streaming and zero-copy).
+//! - [`quant`]: ggml tensor types, block layouts and CPU dequantization.
+//! - [`model`]: model specs (hyper-parameters) read from metadata.
+//! - [`tokenizer`], [`chat`]: text to tokens and back, chat templates.
+//! - [`ops`]: CPU reference ops that GPU kernels are tested against.
 
+pub mod chat;
 pub mod error;
+pub mod gguf;
+pub mod model;
 pub mod ops;
+pub mod quant;
+pub mod safetensors;
+pub mod tokenizer;
 
 pub use error::{NavajaError, Result};

@@ -283,15 +283,12 @@ async fn select_adapter(instance: &wgpu::Instance, options: &DeviceOptions) -> R
                 format!("{} ({:?})", info.name, info.backend)
             })
             .collect();
-        return adapters
-            .into_iter()
-            .find(|a| a.get_info().name.to_lowercase().contains(&wanted_lc))
-            .ok_or_else(|| {
-                NavajaError::WebGpuUnavailable(format!(
-                    "no adapter matches {wanted:?}; available: {}",
-                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
-                ))
-            });
+        return adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&wanted_lc)).ok_or_else(|| {
+            NavajaError::WebGpuUnavailable(format!(
+                "no adapter matches {wanted:?}; available: {}",
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            ))
+        });
     }
     instance
         .request_adapter(&wgpu::RequestAdapterOptions {

@@ -19,11 +19,8 @@ pub struct Kernel {
     pub constants: &'static [(&'static str, u32)],
 }
 
-pub const RMS_NORM: Kernel = Kernel {
-    name: "rms_norm",
-    wgsl: include_str!("../../../shaders/rms_norm.wgsl"),
-    constants: &[("WG", 256)],
-};
+pub const RMS_NORM: Kernel =
+    Kernel { name: "rms_norm", wgsl: include_str!("../../../shaders/rms_norm.wgsl"), constants: &[("WG", 256)] };
 
 /// Every kernel, so tests can validate each one without a device.
 pub const ALL_KERNELS: &[Kernel] = &[RMS_NORM];

@@ -41,7 +41,8 @@ impl WasmEngine {
     #[wasm_bindgen(js_name = adapterInfo)]
     pub fn adapter_info(&self) -> Result<JsValue, JsValue> {
         let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-        serde::Serialize::serialize(&self.gpu.adapter, &serializer).map_err(|e| to_js_error(NavajaError::Gpu(e.to_string())))
+        serde::Serialize::serialize(&self.gpu.adapter, &serializer)
+            .map_err(|e| to_js_error(NavajaError::Gpu(e.to_string())))
     }
 
     /// Whether `shader-f16` is enabled on the device.

@@ -37,7 +37,8 @@ impl RmsNorm<'_> {
         let wg = gpu.kernels.workgroup_size(256);
         let variant = KernelVariant { kernel: RMS_NORM, entry_point: "main", constants: vec![("WG", wg)] };
         let pipeline = gpu.kernels.pipeline(&gpu.device, &variant);
-        let params = gpu.uniform("rms_norm params", &Params { rows: self.rows, cols: self.cols, eps: self.eps, _pad: 0 });
+        let params =
+            gpu.uniform("rms_norm params", &Params { rows: self.rows, cols: self.cols, eps: self.eps, _pad: 0 });
         let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("rms_norm"),
             layout: &pipeline.get_bind_group_layout(0),
@@ -48,7 +49,8 @@ impl RmsNorm<'_> {
                 wgpu::BindGroupEntry { binding: 3, resource: params.as_entire_binding() },
             ],
         });
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("rms_norm"), timestamp_writes: None });
+        let mut pass = encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("rms_norm"), timestamp_writes: None });
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(groups_x, groups_y, 1);

@@ -1,0 +1,1 @@
+//! Model specs (being written).

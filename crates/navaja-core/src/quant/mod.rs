@@ -1,0 +1,6 @@
+//! Tensor element types and quantization block layouts, identical to ggml's.
+
+pub mod dequant;
+pub mod types;
+
+pub use types::GgmlType;
