@@ -16,7 +16,9 @@ cargo test --workspace --color never 2>&1 | tee "$logs/cargo.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
 log "building the navaja CLI for the end-to-end tests"
-cargo build -p navaja-cli --color never 2>&1 | tail -n 3 || status=1
+# The same package selection as `cargo test --workspace`, so features unify
+# identically and nothing is rebuilt.
+cargo build --workspace --color never 2>&1 | tail -n 3 || status=1
 
 log "browser and end-to-end tests (node --test)"
 node --test --test-reporter=spec --test-reporter-destination=stdout \
