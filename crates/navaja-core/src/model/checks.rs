@@ -34,7 +34,7 @@ pub(crate) fn layer_count(key: &str, value: u64, n_tensors: usize) -> Result<usi
 
 /// head_dim from hidden / heads when the model does not state it.
 pub(crate) fn head_dim(hidden: usize, n_heads: usize, heads_key: &str, hidden_key: &str) -> Result<usize> {
-    if hidden % n_heads != 0 {
+    if !hidden.is_multiple_of(n_heads) {
         return Err(NavajaError::format(format!(
             "{heads_key} ({n_heads}) does not divide {hidden_key} ({hidden}), and no head size is given"
         )));
@@ -43,7 +43,7 @@ pub(crate) fn head_dim(hidden: usize, n_heads: usize, heads_key: &str, hidden_ke
 }
 
 pub(crate) fn kv_heads(n_heads: usize, n_kv: usize, heads_key: &str, kv_key: &str) -> Result<usize> {
-    if n_heads % n_kv != 0 {
+    if !n_heads.is_multiple_of(n_kv) {
         return Err(NavajaError::format(format!(
             "{kv_key} ({n_kv}) does not divide {heads_key} ({n_heads}): grouped-query attention needs \
              a whole number of query heads per kv head"

@@ -17,7 +17,7 @@ pub fn rms_norm_rows(x_len: usize, weight_len: usize, eps: f32) -> Result<usize>
     if x_len == 0 {
         return Err(NavajaError::invalid("rms_norm: input is empty"));
     }
-    if x_len % weight_len != 0 {
+    if !x_len.is_multiple_of(weight_len) {
         return Err(NavajaError::invalid(format!(
             "rms_norm: input length {x_len} is not a multiple of the weight length {weight_len}"
         )));
