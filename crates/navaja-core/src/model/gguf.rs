@@ -67,7 +67,7 @@ impl ModelSpec {
             Architecture::Gemma3 => false,
         };
 
-        let mut spec = ModelSpec {
+        let mut spec = ModelSpec::base(BaseSpec {
             architecture: arch,
             source: SpecSource::Gguf,
             name: md.get_str("general.name")?.map(str::to_string),
@@ -79,26 +79,13 @@ impl ModelSpec {
             ffn_size: ffn,
             vocab_size: vocab,
             context_length: context,
-            norm: if is_bert { NormKind::LayerNorm } else { NormKind::RmsNorm },
             norm_eps: eps,
-            norm_weight_offset: 0.0,
             activation: Activation::Silu,
-            ffn_gated: !is_bert,
-            causal: !is_bert,
             rope,
-            tied_embeddings: tied && !is_bert,
+            tied_embeddings: tied,
             attention_qkv_bias: qkv_bias,
-            linear_bias: is_bert,
-            qk_norm: false,
-            post_norms: false,
-            embedding_scale: None,
-            attention_scale: 1.0 / (head_dim as f32).sqrt(),
-            sliding_window: None,
-            layer_attention: vec![LayerAttention::Global; n_layers],
-            gemma3: None,
-            bert: None,
             n_params: checks::param_count(h.tensors.iter().map(|t| t.n_elements)),
-        };
+        });
 
         match arch {
             Architecture::Gemma3 => gemma3(md, &k, &mut spec)?,

@@ -177,7 +177,7 @@ impl ModelSpec {
             Some(rope(&cfg, arch, head_dim)?)
         };
 
-        let mut spec = ModelSpec {
+        let mut spec = ModelSpec::base(BaseSpec {
             architecture: arch,
             source: SpecSource::HfConfig { prefix: prefix.to_string() },
             name: root.get("_name_or_path").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
@@ -189,28 +189,15 @@ impl ModelSpec {
             ffn_size: ffn,
             vocab_size: vocab,
             context_length: context,
-            norm: if is_bert { NormKind::LayerNorm } else { NormKind::RmsNorm },
             norm_eps: eps,
-            norm_weight_offset: 0.0,
             activation,
-            ffn_gated: !is_bert,
-            causal: !is_bert,
             rope,
-            tied_embeddings: tied && !is_bert,
+            tied_embeddings: tied,
             attention_qkv_bias: qkv_bias,
-            linear_bias: is_bert,
-            qk_norm: false,
-            post_norms: false,
-            embedding_scale: None,
-            attention_scale: 1.0 / (head_dim as f32).sqrt(),
-            sliding_window: None,
-            layer_attention: vec![LayerAttention::Global; n_layers],
-            gemma3: None,
-            bert: None,
             n_params: checks::param_count(
                 tensors.iter().map(|t| t.shape.iter().fold(1u64, |a, &d| a.saturating_mul(d))),
             ),
-        };
+        });
         match arch {
             Architecture::Gemma3 => gemma3(&cfg, &mut spec)?,
             Architecture::Bert => {

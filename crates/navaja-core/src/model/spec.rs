@@ -210,7 +210,69 @@ pub struct ModelSpec {
     pub n_params: u64,
 }
 
+/// What every source states about a model; [`ModelSpec::base`] derives the
+/// rest (norm kind, gating, causality, biases) from the architecture, with
+/// the plain defaults that the per-architecture readers then adjust.
+pub(crate) struct BaseSpec {
+    pub architecture: Architecture,
+    pub source: SpecSource,
+    pub name: Option<String>,
+    pub n_layers: usize,
+    pub hidden_size: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub ffn_size: usize,
+    pub vocab_size: usize,
+    pub context_length: usize,
+    pub norm_eps: f32,
+    pub activation: Activation,
+    pub rope: Option<RopeSpec>,
+    /// No separate output projection tensor (ignored for encoders).
+    pub tied_embeddings: bool,
+    pub attention_qkv_bias: bool,
+    pub n_params: u64,
+}
+
 impl ModelSpec {
+    /// A spec from what the file states; BERT is a bidirectional, ungated
+    /// encoder with LayerNorm and biases, the decoders are causal, gated and RMS-normed.
+    pub(crate) fn base(b: BaseSpec) -> ModelSpec {
+        let is_bert = b.architecture == Architecture::Bert;
+        ModelSpec {
+            architecture: b.architecture,
+            source: b.source,
+            name: b.name,
+            n_layers: b.n_layers,
+            hidden_size: b.hidden_size,
+            n_heads: b.n_heads,
+            n_kv_heads: b.n_kv_heads,
+            head_dim: b.head_dim,
+            ffn_size: b.ffn_size,
+            vocab_size: b.vocab_size,
+            context_length: b.context_length,
+            norm: if is_bert { NormKind::LayerNorm } else { NormKind::RmsNorm },
+            norm_eps: b.norm_eps,
+            norm_weight_offset: 0.0,
+            activation: b.activation,
+            ffn_gated: !is_bert,
+            causal: !is_bert,
+            rope: b.rope,
+            tied_embeddings: b.tied_embeddings && !is_bert,
+            attention_qkv_bias: b.attention_qkv_bias,
+            linear_bias: is_bert,
+            qk_norm: false,
+            post_norms: false,
+            embedding_scale: None,
+            attention_scale: 1.0 / (b.head_dim as f32).sqrt(),
+            sliding_window: None,
+            layer_attention: vec![LayerAttention::Global; b.n_layers],
+            gemma3: None,
+            bert: None,
+            n_params: b.n_params,
+        }
+    }
+
     /// Total parameters (elements of every tensor, embeddings included).
     pub fn parameter_count(&self) -> u64 {
         self.n_params
