@@ -95,7 +95,7 @@ test('navaja inspect reads a safetensors folder (all-MiniLM-L6-v2) with its pool
 });
 
 test('navaja tokenize matches the reference ids (SmolLM2 and MiniLM) and decodes back', () => {
-  const reference = JSON.parse(readFileSync(new URL('../../shared/reference/reference.json', import.meta.url), 'utf8'));
+  const reference = JSON.parse(readFileSync(new URL('./fixtures/reference/reference.json', import.meta.url), 'utf8'));
   const smol = reference['smollm2-135m-instruct-q4_1'];
   const ids = JSON.parse(navaja('tokenize', '--json', '--model', `${MODELS}SmolLM2-135M-Instruct.Q4_1.gguf`, smol.prompt_text)).ids;
   assert.deepEqual(ids, smol.prompt_ids);

@@ -1,5 +1,5 @@
 //! Tokenizers of the real models fetched by scripts/setup.sh, checked against
-//! ids from an independent implementation (shared/reference/reference.json),
+//! ids from an independent implementation (tests/fixtures/reference/reference.json),
 //! plus round trips, streaming decode and robustness on the suite's vocabs.
 //! Missing files fail the tests: run scripts/setup.sh.
 
@@ -53,11 +53,9 @@ fn minilm() -> Tokenizer {
 }
 
 fn reference() -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/reference.json");
-    let alt = PathBuf::from("/work/shared/reference/reference.json");
-    let text = std::fs::read_to_string(&path)
-        .or_else(|_| std::fs::read_to_string(&alt))
-        .unwrap_or_else(|e| panic!("{}: {e}", alt.display()));
+    // Outputs of independent implementations (numpy), committed with the scripts that made them.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/reference/reference.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 
