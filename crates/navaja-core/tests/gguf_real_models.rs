@@ -32,7 +32,7 @@ fn smollm2_header() {
     let types = type_counts(&h);
     assert_eq!(types.keys().copied().collect::<Vec<_>>(), vec![GgmlType::F32, GgmlType::Q4_1, GgmlType::Q8_0]);
     // Every byte of the file is header, padding or a tensor.
-    let end = h.tensors.iter().map(|t| t.file_range(h.data_offset).end).max().unwrap();
+    let end = h.tensors_end();
     assert_eq!(end, file.len() as u64);
     let embd = h.tensor("token_embd.weight").unwrap();
     assert_eq!(embd.dims, vec![576, 49152]);

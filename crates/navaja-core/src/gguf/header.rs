@@ -75,9 +75,10 @@ impl GgufHeader {
         })
     }
 
-    /// Total bytes of tensor data.
-    pub fn data_len(&self) -> u64 {
-        self.tensors.iter().map(|t| t.offset + t.n_bytes).max().unwrap_or(0)
+    /// Absolute end of the last tensor: the size a complete file needs
+    /// (0 for a file without tensors, whose header alone is complete).
+    pub fn tensors_end(&self) -> u64 {
+        self.tensors.iter().map(|t| t.file_range(self.data_offset).end).max().unwrap_or(0)
     }
 }
 

@@ -111,7 +111,7 @@ impl GgufStream {
                 self.received
             ))
         })?;
-        let needed = header.tensors.iter().map(|t| t.file_range(header.data_offset).end).max().unwrap_or(0);
+        let needed = header.tensors_end();
         if self.received < needed {
             let cut = header
                 .tensors
