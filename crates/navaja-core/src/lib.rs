@@ -17,3 +17,4 @@ pub mod safetensors;
 pub mod tokenizer;
 
 pub use error::{NavajaError, Result};
+// section: generation

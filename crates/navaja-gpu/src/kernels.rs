@@ -22,8 +22,18 @@ pub struct Kernel {
 pub const RMS_NORM: Kernel =
     Kernel { name: "rms_norm", wgsl: include_str!("../../../shaders/rms_norm.wgsl"), constants: &[("WG", 256)] };
 
+// --- matmul, embedding gather and quantized layouts (kernels defined in ops/matmul.rs, ops/embedding.rs) ---
+// (section: matmul)
+
+// --- rope, attention, glu, add, logits (kernels defined in their ops/ modules) ---
+// (section: attention)
+
 /// Every kernel, so tests can validate each one without a device.
-pub const ALL_KERNELS: &[Kernel] = &[RMS_NORM];
+pub const ALL_KERNELS: &[Kernel] = &[
+    RMS_NORM,
+    // section: matmul kernels
+    // section: attention kernels
+];
 
 /// A kernel with its specialisation constants: the pipeline cache key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -6,3 +6,5 @@
 pub mod rms_norm;
 
 pub use rms_norm::rms_norm;
+// section: matmul
+// section: attention

@@ -2,3 +2,6 @@
 //! name and a test in `tests/` that compares the two on random data.
 
 pub mod rms_norm;
+
+// section: matmul
+// section: attention
