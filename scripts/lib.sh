@@ -18,3 +18,9 @@ wasm_std_installed() {
 
 # Quiet Mesa's warnings about a missing runtime dir (lavapipe).
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
+
+# Python packages of the reference scripts (scripts/teacher_forcing.py), kept
+# out of the system Python; scripts run with PYTHONPATH="$NAVAJA_PYDEPS".
+export NAVAJA_PYDEPS=${NAVAJA_PYDEPS:-$HOME/.cache/navaja/pydeps}
+NUMPY_VERSION=2.4.6
+GGUF_VERSION=0.19.0

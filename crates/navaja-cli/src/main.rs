@@ -1,9 +1,13 @@
 //! `navaja`: the native command line. It only translates arguments into
 //! calls to navaja-gpu / navaja-core and results into text or JSON.
 
+mod bench;
 mod devices;
+mod generate;
 mod inspect;
 mod model_files;
+mod runtime;
+mod score;
 mod tokenize;
 
 use std::path::PathBuf;
@@ -53,6 +57,66 @@ enum Command {
         #[arg(long)]
         no_parse_special: bool,
     },
+    /// Generate text from a prompt, streaming it to stdout.
+    Generate {
+        /// A GGUF decoder model.
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        prompt: String,
+        /// Send the prompt as a user message through the model's chat template.
+        #[arg(long)]
+        chat: bool,
+        /// System message (with --chat).
+        #[arg(long)]
+        system: Option<String>,
+        /// Do not add the BOS token even where the model's metadata asks for it.
+        #[arg(long)]
+        no_bos: bool,
+        /// Print one JSON object: generated ids, text, finish reason and timings.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        sampling: generate::SamplingArgs,
+    },
+    /// Chat with a model in the terminal (the conversation stays in the KV cache).
+    Chat {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        system: Option<String>,
+        #[command(flatten)]
+        sampling: generate::SamplingArgs,
+    },
+    /// Teacher forcing: the model's top-1 prediction and the log-likelihood at
+    /// every position of a text (JSON), for agreement and perplexity checks.
+    Score {
+        #[arg(long)]
+        model: PathBuf,
+        /// A UTF-8 text file to tokenize and score.
+        #[arg(long)]
+        text_file: Option<PathBuf>,
+        /// Token ids instead of text: "1 2 3" or "[1, 2, 3]".
+        #[arg(long)]
+        ids: Option<String>,
+        #[arg(long)]
+        no_bos: bool,
+        /// Score only the first N tokens.
+        #[arg(long)]
+        max_tokens: Option<usize>,
+    },
+    /// Measure decode and prefill speed and the adapter's read bandwidth (JSON).
+    Bench {
+        #[arg(long)]
+        model: PathBuf,
+        /// Runs per figure; medians are reported with min and max.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value_t = 128)]
+        prompt_tokens: usize,
+        #[arg(long, default_value_t = 64)]
+        decode_tokens: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +126,28 @@ fn main() -> ExitCode {
         Command::Inspect { path, json } => inspect::run(&path, json),
         Command::Tokenize { model, text, json, decode, no_special, no_parse_special } => {
             tokenize::run(&tokenize::Options { model: &model, text: &text, json, decode, no_special, no_parse_special })
+        }
+        Command::Generate { model, prompt, chat, system, no_bos, json, sampling } => {
+            generate::generate(&generate::GenerateArgs {
+                model: &model,
+                prompt: &prompt,
+                chat,
+                system: system.as_deref(),
+                no_bos,
+                json,
+                sampling: &sampling,
+            })
+        }
+        Command::Chat { model, system, sampling } => generate::chat(&model, system.as_deref(), &sampling),
+        Command::Score { model, text_file, ids, no_bos, max_tokens } => score::run(&score::ScoreArgs {
+            model: &model,
+            text_file: text_file.as_deref(),
+            ids: ids.as_deref(),
+            no_bos,
+            max_tokens,
+        }),
+        Command::Bench { model, runs, prompt_tokens, decode_tokens } => {
+            bench::run(&bench::BenchArgs { model: &model, runs, prompt_tokens, decode_tokens })
         }
     };
     match result {

@@ -41,6 +41,14 @@ pub enum NavajaError {
     /// Any other error the GPU API reported (validation, internal).
     #[error("GPU error: {0}")]
     Gpu(String),
+
+    /// A session's context (its KV cache) cannot hold the tokens asked for.
+    #[error("context overflow: {0}")]
+    ContextOverflow(String),
+
+    /// The caller stopped the operation (an AbortSignal, Ctrl-C).
+    #[error("aborted: {0}")]
+    Aborted(String),
 }
 
 impl NavajaError {
@@ -55,6 +63,8 @@ impl NavajaError {
             NavajaError::DeviceLost(_) => "device-lost",
             NavajaError::OutOfMemory(_) => "out-of-memory",
             NavajaError::Gpu(_) => "gpu",
+            NavajaError::ContextOverflow(_) => "context-overflow",
+            NavajaError::Aborted(_) => "aborted",
         }
     }
 
@@ -86,6 +96,8 @@ mod tests {
             NavajaError::DeviceLost("x".into()),
             NavajaError::OutOfMemory("x".into()),
             NavajaError::Gpu("x".into()),
+            NavajaError::ContextOverflow("x".into()),
+            NavajaError::Aborted("x".into()),
         ];
         let codes: Vec<_> = all.iter().map(|e| e.code()).collect();
         assert_eq!(
@@ -98,7 +110,9 @@ mod tests {
                 "adapter-limit",
                 "device-lost",
                 "out-of-memory",
-                "gpu"
+                "gpu",
+                "context-overflow",
+                "aborted"
             ]
         );
     }

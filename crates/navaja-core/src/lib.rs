@@ -18,3 +18,9 @@ pub mod tokenizer;
 
 pub use error::{NavajaError, Result};
 // section: generation
+/// Token sampling, logit penalties and stop strings for generation.
+pub mod generate;
+/// A plain CPU forward pass of the decoder models: the oracle of the GPU engine.
+pub mod reference;
+/// Builders of tiny random models (GGUF) for tests.
+pub mod testing;

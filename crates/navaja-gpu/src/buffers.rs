@@ -17,6 +17,18 @@ impl GpuDevice {
         }))
     }
 
+    /// A read-only storage buffer holding raw bytes (padded to 4 bytes).
+    pub fn upload_bytes(&self, label: &str, data: &[u8]) -> Result<wgpu::Buffer> {
+        self.check_binding_size(label, data.len() as u64)?;
+        let mut padded = data.to_vec();
+        padded.resize(data.len().max(4).next_multiple_of(4), 0);
+        Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: &padded,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        }))
+    }
+
     /// A writable storage buffer of `len` f32 values that can be read back.
     pub fn output_f32(&self, label: &str, len: usize) -> Result<wgpu::Buffer> {
         let bytes = (len as u64) * 4;
@@ -38,21 +50,34 @@ impl GpuDevice {
         })
     }
 
-    /// Copies the first `len` f32 values of `source` back to the host.
-    pub async fn read_f32(&self, source: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
-        let bytes = (len as u64) * 4;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes,
+    /// A storage buffer of `bytes` (zeroed) that kernels read and write and
+    /// that can be copied from and to: the scratch and cache of a session.
+    pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer> {
+        self.check_binding_size(label, bytes)?;
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            // wgpu rejects zero-sized bindings; 4 bytes keeps an empty buffer bindable.
+            size: bytes.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// A buffer the host maps to read results that a command buffer copied into it.
+    pub fn staging(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4).next_multiple_of(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
-        });
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(source, 0, &staging, 0, bytes);
-        self.queue.submit([encoder.finish()]);
+        })
+    }
 
+    /// Maps the first `bytes` of `staging` (after the work that fills it was
+    /// submitted), copies them out and unmaps it so it can be reused.
+    pub async fn read_staging(&self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         let (sender, receiver) = oneshot::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |result| {
+        staging.map_async(wgpu::MapMode::Read, ..bytes, move |result| {
             // The receiver only disappears if the caller gave up waiting.
             let _ = sender.send(result);
         });
@@ -62,14 +87,25 @@ impl GpuDevice {
             self.check_health()?;
             return Err(NavajaError::Gpu("mapping the readback buffer failed".into()));
         }
-        let values = {
+        let data = {
             let view = staging
-                .slice(..)
+                .slice(..bytes)
                 .get_mapped_range()
                 .map_err(|e| NavajaError::Gpu(format!("reading the mapped readback buffer failed: {e}")))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+            view.to_vec()
         };
         staging.unmap();
-        Ok(values)
+        Ok(data)
+    }
+
+    /// Copies the first `len` f32 values of `source` back to the host.
+    pub async fn read_f32(&self, source: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        let bytes = (len as u64) * 4;
+        let staging = self.staging("readback", bytes);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(source, 0, &staging, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        let data = self.read_staging(&staging, bytes).await?;
+        Ok(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
     }
 }

@@ -24,15 +24,34 @@ pub const RMS_NORM: Kernel =
 
 // --- matmul, embedding gather and quantized layouts (kernels defined in ops/matmul.rs, ops/embedding.rs) ---
 // (section: matmul)
+pub use crate::ops::bandwidth::READ_BANDWIDTH;
+pub use crate::ops::embedding::{
+    EMBEDDING_F16, EMBEDDING_F32, EMBEDDING_Q4_0, EMBEDDING_Q4_1, EMBEDDING_Q4_K, EMBEDDING_Q5_0, EMBEDDING_Q5_K,
+    EMBEDDING_Q6_K, EMBEDDING_Q8_0,
+};
+pub use crate::ops::matmul::{
+    MATMUL_F16, MATMUL_F32, MATMUL_Q4_0, MATMUL_Q4_1, MATMUL_Q4_K, MATMUL_Q5_0, MATMUL_Q5_K, MATMUL_Q6_K, MATMUL_Q8_0,
+    MATVEC_F16, MATVEC_F32, MATVEC_Q4_0, MATVEC_Q4_1, MATVEC_Q4_K, MATVEC_Q5_0, MATVEC_Q5_K, MATVEC_Q6_K, MATVEC_Q8_0,
+};
 
 // --- rope, attention, glu, add, logits (kernels defined in their ops/ modules) ---
 // (section: attention)
+pub use crate::ops::add::ADD;
+pub use crate::ops::attention::{ATTENTION, ATTENTION_COMBINE};
+pub use crate::ops::glu::GLU;
+pub use crate::ops::logits::{LOGIT_ADJUST, TOP_K_ARGMAX, TOP_K_SORT};
+pub use crate::ops::rope::ROPE;
 
 /// Every kernel, so tests can validate each one without a device.
 pub const ALL_KERNELS: &[Kernel] = &[
     RMS_NORM,
     // section: matmul kernels
+    MATVEC_F32, MATVEC_F16, MATVEC_Q4_0, MATVEC_Q4_1, MATVEC_Q5_0, MATVEC_Q8_0, MATVEC_Q4_K, MATVEC_Q5_K, MATVEC_Q6_K,
+    MATMUL_F32, MATMUL_F16, MATMUL_Q4_0, MATMUL_Q4_1, MATMUL_Q5_0, MATMUL_Q8_0, MATMUL_Q4_K, MATMUL_Q5_K, MATMUL_Q6_K,
+    EMBEDDING_F32, EMBEDDING_F16, EMBEDDING_Q4_0, EMBEDDING_Q4_1, EMBEDDING_Q5_0, EMBEDDING_Q8_0, EMBEDDING_Q4_K,
+    EMBEDDING_Q5_K, EMBEDDING_Q6_K, READ_BANDWIDTH,
     // section: attention kernels
+    ROPE, ATTENTION, ATTENTION_COMBINE, GLU, ADD, LOGIT_ADJUST, TOP_K_ARGMAX, TOP_K_SORT,
 ];
 
 /// A kernel with its specialisation constants: the pipeline cache key.

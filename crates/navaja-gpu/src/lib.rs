@@ -6,11 +6,19 @@
 //! - [`buffers`]: uploads and readbacks that respect the adapter's limits.
 //! - [`ops`]: one module per GPU op, each tested against its CPU reference
 //!   in `navaja_core::ops`.
+//! - [`weights`]: model tensors on the GPU, kept in their quantized blocks.
+//! - [`model`]: decoder architectures recording their forward pass.
+//! - [`session`]: KV cache and scratch of one conversation; prefill and decode steps.
+//! - [`generation`]: sampling loop, stop conditions, streaming, chat.
 
 pub mod buffers;
 pub mod device;
+pub mod generation;
 pub mod kernels;
+pub mod model;
 pub mod ops;
+pub mod weights;
+pub mod session;
 
 pub use device::{AdapterSummary, DeviceOptions, GpuDevice, LimitsSummary};
 pub use navaja_core::{NavajaError, Result};

@@ -7,4 +7,10 @@ pub mod rms_norm;
 
 pub use rms_norm::rms_norm;
 // section: matmul
+pub mod embedding;
+pub mod matmul;
 // section: attention
+pub mod attention;
+pub mod glu;
+pub mod logits;
+pub mod rope;

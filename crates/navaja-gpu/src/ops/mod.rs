@@ -4,4 +4,12 @@
 pub mod rms_norm;
 
 // section: matmul
+pub mod bandwidth;
+pub mod embedding;
+pub mod matmul;
 // section: attention
+pub mod add;
+pub mod attention;
+pub mod glu;
+pub mod logits;
+pub mod rope;

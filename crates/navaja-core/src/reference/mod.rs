@@ -1,0 +1,25 @@
+//! A plain CPU forward pass of the decoder models (llama, qwen2, gemma3) over
+//! f32 weights dequantized from a GGUF file: the oracle that the GPU engine's
+//! logits and tokens are tested against.
+//!
+//! Written to be checked by reading, not to be fast: one code path whose
+//! architecture differences all come from [`crate::model::ModelSpec`] fields
+//! (biases, RoPE ordering/base/scaling/factors, tied embeddings, gemma3's q/k
+//! norms, post-norms, GeGLU, embedding scale and sliding-window layers), f64
+//! accumulation in products, norms and softmax. It is validated against an
+//! independent numpy forward pass of SmolLM2-135M and the greedy text of
+//! Gemma 3 270M (tests/reference_forward.rs).
+//!
+//! ```ignore
+//! let model = CpuModel::from_gguf(&bytes)?;
+//! let mut session = model.session();
+//! let prompt_logits = session.forward(&prompt)?; // one row per prompt token
+//! let next_logits = session.forward(&[next])?;   // continues from the cache
+//! ```
+
+mod math;
+mod model;
+mod session;
+
+pub use model::{CpuModel, argmax};
+pub use session::CpuSession;

@@ -1,0 +1,390 @@
+//! Flash attention on the GPU (shaders/attention.wgsl): keys in tiles, an
+//! online softmax per query row, grouped-query heads sharing K/V tiles.
+//!
+//! How a call is cut up is an [`AttentionPlan`]: rows per workgroup (BR) and
+//! keys per tile (BC) are chosen for the head size within 16 KiB of
+//! workgroup memory, and when the rows alone give too few workgroups (decode:
+//! one token, a few kv heads) the keys are split across workgroups
+//! (flash-decoding) and a second small pass (shaders/attention_combine.wgsl)
+//! merges the splits.
+
+use navaja_core::ops::attention::AttentionShape;
+use navaja_core::{NavajaError, Result};
+
+use crate::GpuDevice;
+use crate::kernels::{Kernel, KernelVariant};
+use crate::ops::add::{check_span, dispatch, submit_scoped};
+
+/// One pass over the keys for a tile of query rows (see the shader's header).
+pub const ATTENTION: Kernel = Kernel {
+    name: "attention",
+    wgsl: include_str!("../../../../shaders/attention.wgsl"),
+    constants: &[("WG", 256), ("D", 64), ("BR", 4), ("BC", 32), ("NS", 2), ("JP", 4), ("SPLIT", 1), ("RED", 256)],
+};
+
+/// Merges the key splits of [`ATTENTION`] into the output.
+pub const ATTENTION_COMBINE: Kernel = Kernel {
+    name: "attention_combine",
+    wgsl: include_str!("../../../../shaders/attention_combine.wgsl"),
+    constants: &[("WG", 64), ("D", 64)],
+};
+
+/// Workgroups that keep a large GPU busy; below this, decode splits the keys.
+const TARGET_WORKGROUPS: u32 = 128;
+/// Splitting finer than this costs more in the combine pass than it gains.
+const MIN_KEYS_PER_SPLIT: u32 = 128;
+const MAX_SPLITS: u32 = 64;
+/// Workgroup memory every target has (WebGPU's minimum, SwiftShader's maximum).
+const WORKGROUP_MEMORY: u32 = 16384;
+
+/// Mirrors `struct Params` in shaders/attention.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n_rows: u32,
+    n_heads: u32,
+    group: u32,
+    kv_stride: u32,
+    q_offset: u32,
+    out_offset: u32,
+    start_pos: u32,
+    kv_len: u32,
+    causal: u32,
+    window: u32,
+    n_splits: u32,
+    split_len: u32,
+    scale: f32,
+    _pad: [u32; 3],
+}
+
+/// Mirrors `struct Params` in shaders/attention_combine.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct CombineParams {
+    n_rows: u32,
+    n_splits: u32,
+    out_offset: u32,
+    _pad: u32,
+}
+
+/// Attention of `q` against the first `start_pos + n_tokens` rows of the KV
+/// cache. Layouts (f32, offsets in elements): q and out [n_tokens, n_heads *
+/// head_dim], k_cache and v_cache [capacity, n_kv_heads * head_dim].
+/// `out` must not be the buffer of `q`.
+pub struct Attention<'a> {
+    pub q: &'a wgpu::Buffer,
+    pub q_offset: u32,
+    pub k_cache: &'a wgpu::Buffer,
+    pub v_cache: &'a wgpu::Buffer,
+    pub out: &'a wgpu::Buffer,
+    pub out_offset: u32,
+    pub n_tokens: u32,
+    pub n_heads: u32,
+    pub n_kv_heads: u32,
+    pub head_dim: u32,
+    /// Query `t` is at position `start_pos + t`; keys `0..start_pos + n_tokens` are in the cache.
+    pub start_pos: u32,
+    pub scale: f32,
+    /// Causal: the query at position `p` sees keys `0..=p`; else every key in the cache.
+    pub causal: bool,
+    /// 0: no window; else a query at `p` sees only keys `j` with `p - j < window`.
+    pub window: u32,
+}
+
+/// How one attention call is tiled and split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttentionPlan {
+    workgroup: u32,
+    /// Query rows per workgroup (BR).
+    rows: u32,
+    /// Keys per tile (BC).
+    keys: u32,
+    /// Keys per split (a multiple of `keys`) and the number of splits.
+    split_len: u32,
+    splits: u32,
+    /// Longest key range a tile of rows can see, which the splits cover.
+    range: u32,
+}
+
+impl AttentionPlan {
+    /// Query rows per workgroup and keys per tile.
+    pub fn tile(&self) -> (u32, u32) {
+        (self.rows, self.keys)
+    }
+
+    /// How many workgroups share the keys of one tile of rows (1: no combine pass).
+    pub fn splits(&self) -> u32 {
+        self.splits
+    }
+
+    /// The same plan with the keys cut into about `splits` parts (clamped to
+    /// 1..=64 and to whole tiles), for tests and tuning.
+    pub fn with_splits(self, splits: u32) -> AttentionPlan {
+        self.split_into(splits.clamp(1, MAX_SPLITS))
+    }
+
+    fn split_into(mut self, wanted: u32) -> AttentionPlan {
+        self.split_len = self.range.div_ceil(wanted).next_multiple_of(self.keys);
+        self.splits = self.range.div_ceil(self.split_len);
+        self
+    }
+}
+
+/// Workgroup memory (f32 words) of a tile of `br` rows by `bc` keys, as the shader declares it
+/// (q and the K/V tile as vec4 rows, the K/V rows padded by one vec4).
+fn tile_words(d: u32, br: u32, bc: u32, wg: u32) -> u32 {
+    let d4 = d.div_ceil(4);
+    let red = if br * bc < wg { wg } else { 1 };
+    4 * br * d4 + 4 * bc * (d4 + 1) + br * bc + red + 2 * br
+}
+
+/// Key parts of the accumulation (the shader's JP): spare invocations of a
+/// row take every JP-th key when a row has more invocations than vec4
+/// columns. Their sums meet in the K/V tile memory, which holds BC rows, so
+/// BR * JP <= BC.
+fn key_parts(d: u32, br: u32, bc: u32, wg: u32) -> u32 {
+    (wg / br / d.div_ceil(4)).min(bc / br).max(1)
+}
+
+/// Rows and keys per tile: as many rows as there are (up to 16), fewer when
+/// the head is so large that the tile would have under 8 keys.
+fn choose_tile(d: u32, n_rows: u32, wg: u32, budget_words: u32) -> Option<(u32, u32)> {
+    let mut br = n_rows.next_power_of_two().min(16).min(wg);
+    loop {
+        let bc = [64, 32, 16, 8, 4, 2, 1].into_iter().find(|&bc| tile_words(d, br, bc, wg) <= budget_words);
+        match bc {
+            Some(bc) if bc >= 8 || br == 1 => return Some((br, bc)),
+            _ if br == 1 => return None,
+            _ => br /= 2,
+        }
+    }
+}
+
+/// Query rows that share a kv head: n_tokens * (n_heads / n_kv_heads).
+fn rows_per_kv_head(shape: &AttentionShape) -> Result<u32> {
+    (shape.n_tokens.checked_mul(shape.group()))
+        .and_then(|rows| u32::try_from(rows).ok())
+        .filter(|rows| rows.checked_mul(shape.n_kv_heads as u32).is_some())
+        .ok_or_else(|| NavajaError::invalid("attention: n_tokens * n_heads does not fit in u32"))
+}
+
+impl Attention<'_> {
+    fn shape(&self) -> Result<AttentionShape> {
+        AttentionShape::new(
+            self.n_tokens as usize,
+            self.n_heads as usize,
+            self.n_kv_heads as usize,
+            self.head_dim as usize,
+            self.start_pos as usize,
+            self.scale,
+            self.causal,
+            self.window as usize,
+        )
+    }
+
+    /// The default plan on `gpu`: splits only when the rows give fewer than
+    /// ~128 workgroups and each split would still have 128+ keys.
+    pub fn plan(&self, gpu: &GpuDevice) -> Result<AttentionPlan> {
+        let shape = self.shape()?;
+        let wg = gpu.kernels.workgroup_size(256);
+        let budget = WORKGROUP_MEMORY.min(gpu.limits.max_compute_workgroup_storage_size) / 4;
+        let group = shape.group() as u32;
+        let n_rows = rows_per_kv_head(&shape)?;
+        let (rows, keys) = choose_tile(self.head_dim, n_rows, wg, budget).ok_or_else(|| {
+            NavajaError::unsupported(format!("attention: head_dim {} does not fit in workgroup memory", self.head_dim))
+        })?;
+        let kv_len = self.start_pos + self.n_tokens;
+        // A causal window bounds the keys a tile sees; otherwise they run to the end of the cache.
+        let range = if self.window == 0 || !self.causal {
+            kv_len
+        } else {
+            let tokens_per_tile = self.n_tokens.min(rows.div_ceil(group) + 1);
+            kv_len.min((self.window - 1).saturating_add(tokens_per_tile))
+        };
+        let groups = n_rows.div_ceil(rows).saturating_mul(self.n_kv_heads);
+        let wanted = TARGET_WORKGROUPS.div_ceil(groups).min(range.div_ceil(MIN_KEYS_PER_SPLIT)).clamp(1, MAX_SPLITS);
+        let plan = AttentionPlan { workgroup: wg, rows, keys, split_len: 0, splits: 0, range };
+        Ok(plan.split_into(wanted))
+    }
+
+    /// Records the op with the default plan; nothing runs until the encoder is submitted.
+    pub fn encode(&self, gpu: &GpuDevice, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
+        let plan = self.plan(gpu)?;
+        self.encode_with(gpu, encoder, &plan)
+    }
+
+    /// Records the op cut up as `plan` says (a plan from [`Attention::plan`] of this same call).
+    pub fn encode_with(&self, gpu: &GpuDevice, encoder: &mut wgpu::CommandEncoder, plan: &AttentionPlan) -> Result<()> {
+        let shape = self.shape()?;
+        if self.q == self.out {
+            return Err(NavajaError::invalid("attention: out must not be the buffer of q"));
+        }
+        let q_len = shape.q_len() as u64;
+        check_span("attention: q", self.q, self.q_offset, q_len)?;
+        check_span("attention: out", self.out, self.out_offset, q_len)?;
+        let kv_values = shape.kv_len() as u64 * shape.kv_width() as u64;
+        check_span("attention: k_cache", self.k_cache, 0, kv_values)?;
+        check_span("attention: v_cache", self.v_cache, 0, kv_values)?;
+
+        let d = self.head_dim;
+        let group = shape.group() as u32;
+        let n_rows = rows_per_kv_head(&shape)?;
+        let kv_stride = u32::try_from(shape.kv_width())
+            .map_err(|_| NavajaError::invalid("attention: n_kv_heads * head_dim does not fit in u32"))?;
+        let tiles = n_rows.div_ceil(plan.rows);
+        let max_groups = gpu.limits.max_compute_workgroups_per_dimension;
+        if tiles > max_groups || self.n_kv_heads > max_groups {
+            return Err(NavajaError::AdapterLimit {
+                what: format!("attention workgroups ({tiles} row tiles x {} kv heads)", self.n_kv_heads),
+                needed: u64::from(tiles.max(self.n_kv_heads)),
+                limit: u64::from(max_groups),
+            });
+        }
+        let split = plan.splits > 1;
+        let (wg, br, bc) = (plan.workgroup, plan.rows, plan.keys);
+        let ns = (wg / (br * bc)).max(1);
+        let jp = key_parts(d, br, bc, wg);
+        let variant = KernelVariant {
+            kernel: ATTENTION,
+            entry_point: "main",
+            constants: vec![
+                ("WG", wg),
+                ("D", d),
+                ("BR", br),
+                ("BC", bc),
+                ("NS", ns),
+                ("JP", jp),
+                ("SPLIT", u32::from(split)),
+                ("RED", if ns > 1 { wg } else { 1 }),
+            ],
+        };
+        let params = Params {
+            n_rows,
+            n_heads: self.n_heads,
+            group,
+            kv_stride,
+            q_offset: self.q_offset,
+            out_offset: self.out_offset,
+            start_pos: self.start_pos,
+            kv_len: shape.kv_len() as u32,
+            causal: u32::from(self.causal),
+            window: self.window,
+            n_splits: plan.splits,
+            // One split covers every key; the shader adds it to the tile's first key.
+            split_len: if split { plan.split_len } else { shape.kv_len() as u32 },
+            scale: self.scale,
+            _pad: [0; 3],
+        };
+        let params = gpu.uniform("attention params", &params);
+        if !split {
+            dispatch(
+                gpu,
+                encoder,
+                &variant,
+                &[self.q, self.k_cache, self.v_cache, self.out, &params],
+                (tiles, self.n_kv_heads, 1),
+            );
+            return Ok(());
+        }
+
+        // Flash-decoding: (acc, max, sum) of every split, then the combine pass.
+        let q_rows = n_rows * self.n_kv_heads; // n_tokens * n_heads
+        let partial_bytes = u64::from(q_rows) * u64::from(plan.splits) * u64::from(d + 2) * 4;
+        gpu.check_binding_size("attention split partials", partial_bytes)?;
+        let partials = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("attention split partials"),
+            size: partial_bytes,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        dispatch(
+            gpu,
+            encoder,
+            &variant,
+            &[self.q, self.k_cache, self.v_cache, &partials, &params],
+            (tiles, self.n_kv_heads, plan.splits),
+        );
+
+        let combine_wg = gpu.kernels.workgroup_size(64);
+        let (gx, gy) = gpu.dispatch_grid("attention combine rows", q_rows)?;
+        let combine = KernelVariant {
+            kernel: ATTENTION_COMBINE,
+            entry_point: "main",
+            constants: vec![("WG", combine_wg), ("D", d)],
+        };
+        let combine_params =
+            CombineParams { n_rows: q_rows, n_splits: plan.splits, out_offset: self.out_offset, _pad: 0 };
+        let combine_params = gpu.uniform("attention combine params", &combine_params);
+        dispatch(gpu, encoder, &combine, &[&partials, self.out, &combine_params], (gx, gy, 1));
+        Ok(())
+    }
+}
+
+/// Uploads q and the caches (exactly `start_pos + n_tokens` rows each), runs
+/// attention on the GPU and reads the output back. `splits` overrides the
+/// plan's key splits (None: the default plan).
+pub async fn attention(
+    gpu: &GpuDevice,
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    shape: &AttentionShape,
+    scale: f32,
+    splits: Option<u32>,
+) -> Result<Vec<f32>> {
+    let to_u32 = |v: usize, what: &str| {
+        u32::try_from(v).map_err(|_| NavajaError::invalid(format!("attention: {what} does not fit in u32")))
+    };
+    let s = AttentionShape::new(
+        shape.n_tokens,
+        shape.n_heads,
+        shape.n_kv_heads,
+        shape.head_dim,
+        shape.start_pos,
+        scale,
+        shape.causal,
+        shape.window,
+    )?;
+    let kv_needed = s.kv_len() * s.kv_width();
+    if q.len() != s.q_len() || k_cache.len() != kv_needed || v_cache.len() != kv_needed {
+        return Err(NavajaError::invalid(format!(
+            "attention: q, k_cache and v_cache have {}, {} and {} values, expected {}, {kv_needed} and {kv_needed}",
+            q.len(),
+            k_cache.len(),
+            v_cache.len(),
+            s.q_len()
+        )));
+    }
+    let out = submit_scoped(gpu, |encoder| {
+        let q_buf = gpu.upload_f32("attention q", q)?;
+        let k_buf = gpu.upload_f32("attention k", k_cache)?;
+        let v_buf = gpu.upload_f32("attention v", v_cache)?;
+        let out = gpu.output_f32("attention out", q.len())?;
+        let op = Attention {
+            q: &q_buf,
+            q_offset: 0,
+            k_cache: &k_buf,
+            v_cache: &v_buf,
+            out: &out,
+            out_offset: 0,
+            n_tokens: to_u32(s.n_tokens, "n_tokens")?,
+            n_heads: to_u32(s.n_heads, "n_heads")?,
+            n_kv_heads: to_u32(s.n_kv_heads, "n_kv_heads")?,
+            head_dim: to_u32(s.head_dim, "head_dim")?,
+            start_pos: to_u32(s.start_pos, "start_pos")?,
+            scale,
+            causal: s.causal,
+            window: to_u32(s.window, "window")?,
+        };
+        let mut plan = op.plan(gpu)?;
+        if let Some(n) = splits {
+            plan = plan.with_splits(n);
+        }
+        op.encode_with(gpu, encoder, &plan)?;
+        Ok(out)
+    })
+    .await?;
+    let values = gpu.read_f32(&out, q.len()).await?;
+    gpu.check_health()?;
+    Ok(values)
+}

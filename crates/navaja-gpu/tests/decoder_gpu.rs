@@ -1,0 +1,190 @@
+//! The GPU decoder against the CPU reference forward pass
+//! (`navaja_core::reference`) on tiny random models that the test writes,
+//! for every architecture and weight type the engine runs.
+//!
+//! No adapter is a failure, never a skip.
+
+use std::sync::{Arc, OnceLock};
+
+use navaja_core::NavajaError;
+use navaja_core::model::Architecture;
+use navaja_core::quant::GgmlType;
+use navaja_core::reference::CpuModel;
+use navaja_core::testing::{TinyDecoder, tiny_decoder_gguf};
+use navaja_gpu::generation::GenerateOptions;
+use navaja_gpu::model::load_decoder_gguf;
+use navaja_gpu::session::{Pick, Session, SessionOptions};
+use navaja_gpu::{DeviceOptions, GpuDevice};
+
+fn gpu() -> Arc<GpuDevice> {
+    static GPU: OnceLock<Arc<GpuDevice>> = OnceLock::new();
+    GPU.get_or_init(|| {
+        Arc::new(pollster::block_on(GpuDevice::new(&DeviceOptions::from_env())).unwrap_or_else(|e| {
+            panic!("no GPU adapter for the GPU tests: {e}\nRun `make test` (it installs lavapipe).")
+        }))
+    })
+    .clone()
+}
+
+fn tiny(architecture: Architecture, weight_type: GgmlType, seed: u64) -> TinyDecoder {
+    let k_quant = matches!(weight_type, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K);
+    TinyDecoder {
+        architecture,
+        seed,
+        weight_type,
+        // K-quants need rows of whole 256-value super-blocks (hidden and n_heads * head_dim).
+        hidden: if k_quant { 256 } else { 64 },
+        n_heads: if k_quant { 8 } else { 4 },
+        head_dim: if k_quant { 32 } else { 16 },
+        ffn: if k_quant { 512 } else { 96 },
+        ..TinyDecoder::default()
+    }
+}
+
+fn session(file: &[u8], opts: &SessionOptions) -> Session {
+    let gpu = gpu();
+    let loaded = load_decoder_gguf(&gpu, file).unwrap();
+    pollster::block_on(Session::new(gpu, loaded.model, opts)).unwrap()
+}
+
+/// Largest |gpu - cpu| relative to the largest |cpu| logit of the row.
+fn max_rel_diff(gpu: &[f32], cpu: &[f32]) -> f32 {
+    assert_eq!(gpu.len(), cpu.len());
+    let scale = cpu.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+    gpu.iter().zip(cpu).map(|(g, c)| (g - c).abs() / scale).fold(0.0, f32::max)
+}
+
+const PROMPT: [u32; 11] = [1, 17, 42, 299, 5, 5, 130, 77, 250, 8, 64];
+
+fn check_against_cpu(architecture: Architecture, weight_type: GgmlType) {
+    let spec = tiny(architecture, weight_type, 7 + weight_type as u64);
+    let file = tiny_decoder_gguf(&spec).unwrap();
+    let cpu = CpuModel::from_gguf(&file).unwrap();
+    let want = cpu.session().forward(&PROMPT).unwrap();
+    // Prefill in chunks of 4 (3 chunks), every row's logits.
+    let mut s = session(&file, &SessionOptions { context_length: 64, max_batch: 4, logit_rows: 4 });
+    let got = pollster::block_on(s.logits_all(&PROMPT)).unwrap();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let d = max_rel_diff(g, w);
+        assert!(d < 2e-3, "{architecture:?} {weight_type:?}: prefill row {i} differs by {d}");
+    }
+    // Then one token at a time, continuing the same cache.
+    let mut cpu_session = cpu.session();
+    cpu_session.forward(&PROMPT).unwrap();
+    for (step, &id) in [3u32, 200, 9].iter().enumerate() {
+        let w = cpu_session.forward(&[id]).unwrap().pop().unwrap();
+        let g = pollster::block_on(s.logits_all(&[id])).unwrap().pop().unwrap();
+        let d = max_rel_diff(&g, &w);
+        assert!(d < 2e-3, "{architecture:?} {weight_type:?}: decode step {step} differs by {d}");
+    }
+}
+
+#[test]
+fn llama_matches_the_cpu_reference_for_every_weight_type() {
+    for ty in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q8_0,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+    ] {
+        check_against_cpu(Architecture::Llama, ty);
+    }
+}
+
+#[test]
+fn qwen2_matches_the_cpu_reference() {
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_K] {
+        check_against_cpu(Architecture::Qwen2, ty);
+    }
+}
+
+/// The top-k the GPU returns for the last token agrees with the full logits.
+#[test]
+fn decode_candidates_match_the_full_logits() {
+    let file = tiny_decoder_gguf(&tiny(Architecture::Llama, GgmlType::Q8_0, 3)).unwrap();
+    let cpu = CpuModel::from_gguf(&file).unwrap();
+    let logits = cpu.session().forward(&PROMPT).unwrap().pop().unwrap();
+    let mut s = session(&file, &SessionOptions { context_length: 32, ..SessionOptions::default() });
+    let top = pollster::block_on(s.feed(&PROMPT, &Pick { k: 5, temperature: 1.0, adjustments: vec![] })).unwrap();
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    for (rank, (id, logit)) in top.candidates.iter().enumerate() {
+        let want = logits[*id as usize];
+        assert!((logit - want).abs() < 2e-3 * want.abs().max(1.0), "candidate {rank}: {logit} vs {want}");
+        // Ranks agree except within numerical noise of a near-tie.
+        let ref_id = order[rank];
+        assert!(*id as usize == ref_id || (logits[ref_id] - want).abs() < 1e-3, "rank {rank}: {id} vs {ref_id}");
+    }
+    assert_eq!(s.tokens(), &PROMPT);
+}
+
+/// Greedy generation equals a greedy loop over the CPU reference.
+#[test]
+fn greedy_generation_matches_the_cpu_reference() {
+    let file = tiny_decoder_gguf(&tiny(Architecture::Llama, GgmlType::Q4_1, 11)).unwrap();
+    let cpu = CpuModel::from_gguf(&file).unwrap();
+    let mut cs = cpu.session();
+    let mut last = cs.forward(&PROMPT).unwrap().pop().unwrap();
+    let mut want = Vec::new();
+    for _ in 0..8 {
+        let next = argmax(&last);
+        want.push(next);
+        last = cs.forward(&[next]).unwrap().pop().unwrap();
+    }
+    let gpu = gpu();
+    let loaded = load_decoder_gguf(&gpu, &file).unwrap();
+    let mut s = pollster::block_on(Session::new(gpu, loaded.model.clone(), &SessionOptions::default())).unwrap();
+    let opts = GenerateOptions {
+        max_tokens: 8,
+        sampling: navaja_core::generate::SamplingConfig::greedy(),
+        ignore_eos: true,
+        ..GenerateOptions::default()
+    };
+    let g = pollster::block_on(s.generate(&loaded.tokenizer, &PROMPT, &opts, &mut |_| true, &|| 0.0)).unwrap();
+    assert_eq!(g.ids, want);
+    // A second call with the same prompt reuses all but the last prompt token.
+    let again = pollster::block_on(s.generate(&loaded.tokenizer, &PROMPT, &opts, &mut |_| true, &|| 0.0)).unwrap();
+    assert_eq!(again.ids, want);
+    assert_eq!(again.cached_tokens, PROMPT.len() - 1);
+}
+
+fn argmax(v: &[f32]) -> u32 {
+    let mut best = 0;
+    for i in 1..v.len() {
+        if v[i] > v[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+#[test]
+fn bad_input_gives_typed_errors_and_the_session_stays_usable() {
+    let file = tiny_decoder_gguf(&tiny(Architecture::Llama, GgmlType::Q8_0, 5)).unwrap();
+    let mut s = session(&file, &SessionOptions { context_length: 16, ..SessionOptions::default() });
+    let err = pollster::block_on(s.feed(&[1, 100_000], &Pick::greedy())).unwrap_err();
+    assert!(matches!(err, NavajaError::InvalidArgument(_)), "{err}");
+    let err = pollster::block_on(s.feed(&[1; 17], &Pick::greedy())).unwrap_err();
+    assert!(matches!(err, NavajaError::ContextOverflow(_)), "{err}");
+    let err = pollster::block_on(s.feed(&[1], &Pick { k: 0, ..Pick::greedy() })).unwrap_err();
+    assert!(matches!(err, NavajaError::InvalidArgument(_)), "{err}");
+    assert!(s.tokens().is_empty());
+    pollster::block_on(s.feed(&[1, 2, 3], &Pick::greedy())).unwrap();
+    assert_eq!(s.tokens(), &[1, 2, 3]);
+
+    // A context longer than the model's is refused up front.
+    let gpu = gpu();
+    let loaded = load_decoder_gguf(&gpu, &file).unwrap();
+    let opts = SessionOptions { context_length: 1 << 30, ..SessionOptions::default() };
+    let err = pollster::block_on(Session::new(gpu.clone(), loaded.model, &opts)).err().unwrap();
+    assert!(matches!(err, NavajaError::InvalidArgument(_)), "{err}");
+
+    // A truncated file is a model-format error, not a panic.
+    let err = load_decoder_gguf(&gpu, &file[..file.len() / 2]).err().unwrap();
+    assert!(matches!(err, NavajaError::ModelFormat(_)), "{err}");
+}
