@@ -6,6 +6,36 @@ use wgpu::util::DeviceExt;
 
 use crate::GpuDevice;
 
+/// Most distinct constant buffers kept; past it the cache starts over (parameters
+/// that hold a position, like RoPE's, make a new entry every token).
+const MAX_CONSTANT_BUFFERS: usize = 4096;
+
+/// Content-addressed cache behind [`GpuDevice::constant_buffer`].
+#[derive(Default)]
+pub(crate) struct ConstantBuffers {
+    map: std::sync::Mutex<std::collections::HashMap<(u32, Vec<u8>), wgpu::Buffer>>,
+}
+
+impl ConstantBuffers {
+    fn get_or_create(
+        &self,
+        usage: wgpu::BufferUsages,
+        contents: &[u8],
+        create: impl FnOnce() -> wgpu::Buffer,
+    ) -> wgpu::Buffer {
+        let mut map = self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(buffer) = map.get(&(usage.bits(), contents.to_vec())) {
+            return buffer.clone();
+        }
+        if map.len() >= MAX_CONSTANT_BUFFERS {
+            map.clear();
+        }
+        let buffer = create();
+        map.insert((usage.bits(), contents.to_vec()), buffer.clone());
+        buffer
+    }
+}
+
 impl GpuDevice {
     /// A read-only storage buffer holding `data`.
     pub fn upload_f32(&self, label: &str, data: &[f32]) -> Result<wgpu::Buffer> {
@@ -41,12 +71,21 @@ impl GpuDevice {
         }))
     }
 
-    /// A uniform buffer holding one plain-old-data value.
+    /// A uniform buffer holding one plain-old-data value. Buffers are shared
+    /// by content: never write to one.
     pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytemuck::bytes_of(value),
-            usage: wgpu::BufferUsages::UNIFORM,
+        self.constant_buffer(label, wgpu::BufferUsages::UNIFORM, bytemuck::bytes_of(value))
+    }
+
+    /// A buffer with `contents` that no one writes (parameters, small
+    /// tables), created once per distinct content and usage and then reused.
+    pub fn constant_buffer(&self, label: &str, usage: wgpu::BufferUsages, contents: &[u8]) -> wgpu::Buffer {
+        self.constant_buffers.get_or_create(usage, contents, || {
+            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage,
+            })
         })
     }
 

@@ -147,6 +147,9 @@ pub struct GpuDevice {
     /// Subgroup operations are enabled on this device.
     pub subgroups: bool,
     pub kernels: KernelRegistry,
+    /// Read-only buffers by content (op parameters, small tables), so that a
+    /// decode step re-encoding the same ops allocates nothing new.
+    pub(crate) constant_buffers: crate::buffers::ConstantBuffers,
     health: Arc<Mutex<Health>>,
 }
 
@@ -204,6 +207,7 @@ impl GpuDevice {
             shader_f16: device.features().contains(wgpu::Features::SHADER_F16),
             subgroups: device.features().contains(wgpu::Features::SUBGROUP),
             kernels: KernelRegistry::new(&limits),
+            constant_buffers: Default::default(),
             adapter: summary,
             limits,
             device,

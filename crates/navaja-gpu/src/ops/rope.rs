@@ -8,7 +8,6 @@
 use navaja_core::model::RopeOrdering;
 use navaja_core::ops::rope::{check_rope, rope_frequency};
 use navaja_core::{NavajaError, Result};
-use wgpu::util::DeviceExt;
 
 use crate::GpuDevice;
 use crate::kernels::{Kernel, KernelVariant};
@@ -79,11 +78,7 @@ impl Rope<'_> {
                 [hi, (turns - f64::from(hi)) as f32]
             })
             .collect();
-        let table = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("rope frequencies"),
-            contents: bytemuck::cast_slice(&table),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
+        let table = gpu.constant_buffer("rope frequencies", wgpu::BufferUsages::STORAGE, bytemuck::cast_slice(&table));
 
         let wg = gpu.kernels.workgroup_size(256);
         let (gx, gy) = gpu.dispatch_grid("rope pairs", pairs.div_ceil(wg))?;
