@@ -12,6 +12,9 @@
 // runs a bitonic sequence, so the merge passes skip the first log2(K2)
 // stages. Output: k pairs (id, logit bits), then max, ln(sum).
 // Prepended: WG (a power of two), N (a power of two, the sort size).
+// This is the exact fallback of the radix-select path (top_k_select.wgsl):
+// with `guard` set, every workgroup returns at once when that path's fast
+// flag (scratch word guard - 1) says it already wrote `out`.
 
 struct Params {
     n_items: u32, // logits in the first pass, runs in a merge pass
@@ -23,7 +26,7 @@ struct Params {
     in_off: u32,  // word offsets of the run records in `scratch`
     out_off: u32,
     inv_t: f32,
-    _pad0: u32,
+    guard: u32,   // 1 + word offset of the radix path's fast flag, or 0
     _pad1: u32,
     _pad2: u32,
 }
@@ -37,6 +40,7 @@ var<workgroup> keys: array<u32, N>;
 var<workgroup> ids: array<u32, N>;
 var<workgroup> sh_m: array<u32, WG>;
 var<workgroup> sh_s: array<f32, WG>;
+var<workgroup> sh_skip: u32;
 
 fn before(a: u32, b: u32) -> bool {
     return keys[a] > keys[b] || (keys[a] == keys[b] && ids[a] < ids[b]);
@@ -48,6 +52,15 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    if (lid == 0u) {
+        sh_skip = 0u;
+        if (p.guard != 0u) {
+            sh_skip = scratch[p.guard - 1u];
+        }
+    }
+    if (workgroupUniformLoad(&sh_skip) != 0u) {
+        return;
+    }
     let w = wg.x + wg.y * groups.x;
     let record = 2u * p.k2 + 2u;
     let runs_per_group = N / p.k2;

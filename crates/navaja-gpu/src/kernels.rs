@@ -39,7 +39,9 @@ pub use crate::ops::matmul::{
 pub use crate::ops::add::ADD;
 pub use crate::ops::attention::{ATTENTION, ATTENTION_COMBINE};
 pub use crate::ops::glu::GLU;
-pub use crate::ops::logits::{LOGIT_ADJUST, TOP_K_ARGMAX, TOP_K_SORT};
+pub use crate::ops::logits::{
+    LOGIT_ADJUST, TOP_K_ARGMAX, TOP_K_FINAL, TOP_K_GATHER, TOP_K_HIST, TOP_K_SELECT, TOP_K_SORT,
+};
 pub use crate::ops::rope::ROPE;
 
 /// Every kernel, so tests can validate each one without a device.
@@ -52,6 +54,7 @@ pub const ALL_KERNELS: &[Kernel] = &[
     EMBEDDING_Q5_K, EMBEDDING_Q6_K, READ_BANDWIDTH,
     // section: attention kernels
     ROPE, ATTENTION, ATTENTION_COMBINE, GLU, ADD, LOGIT_ADJUST, TOP_K_ARGMAX, TOP_K_SORT,
+    TOP_K_HIST, TOP_K_SELECT, TOP_K_GATHER, TOP_K_FINAL,
 ];
 
 /// A kernel with its specialisation constants: the pipeline cache key.

@@ -233,3 +233,70 @@ fn timing_top_1_of_49152() {
     run(iterations);
     eprintln!("top_k k=1 over {n_vocab} logits: {:?} per call on {}", start.elapsed() / iterations, gpu.adapter.name);
 }
+
+/// Not a check (`cargo test --test logits_gpu -- --ignored --nocapture`): the
+/// median time of one top-k call, for greedy (k = 1), the sampling default
+/// (k = 40) and the candidates asked for with top-k off (k = 128).
+#[test]
+#[ignore]
+fn timing_top_k() {
+    let gpu = gpu();
+    let mut rng = StdRng::seed_from_u64(27);
+    for n_vocab in [49152u32, 262144] {
+        // Roughly the shape of real logits: a dense bulk and a thin upper tail.
+        let logits: Vec<f32> = (0..n_vocab)
+            .map(|_| {
+                let u: f32 = rng.random_range(0.0f32..1.0);
+                rng.random_range(-8.0f32..8.0) + if u < 0.001 { 10.0 * u / 0.001 } else { 0.0 }
+            })
+            .collect();
+        let logits = gpu.upload_f32("logits", &logits).unwrap();
+        let out = gpu.storage("out", top_k_out_words(MAX_TOP_K) * 4).unwrap();
+        let scratch = gpu.storage("scratch", top_k_scratch_bytes(n_vocab, MAX_TOP_K)).unwrap();
+        for k in [1u32, 40, 128] {
+            let op = TopK { logits: &logits, offset: 0, n_vocab, k, temperature: 0.8, out: &out, scratch: &scratch };
+            // (time to record on the host, total time to the result)
+            let run = || {
+                let start = Instant::now();
+                let mut encoder = gpu.device.create_command_encoder(&Default::default());
+                op.encode(gpu, &mut encoder).unwrap();
+                let recorded = start.elapsed();
+                gpu.queue.submit([encoder.finish()]);
+                gpu.wait_idle().unwrap();
+                (recorded, start.elapsed())
+            };
+            run();
+            let (mut recorded, mut total): (Vec<_>, Vec<_>) = (0..15).map(|_| run()).unzip();
+            recorded.sort();
+            total.sort();
+            let ms = |times: &[std::time::Duration]| times[times.len() / 2].as_secs_f64() * 1e3;
+            eprintln!(
+                "top_k k={k:3} over {n_vocab:6} logits: median {:.2} ms ({:.2} ms recording) on {}",
+                ms(&total),
+                ms(&recorded),
+                gpu.adapter.name
+            );
+        }
+    }
+}
+
+/// Continuous logits (few ties) exercise the radix select's threshold
+/// levels: spread out (the first histogram level suffices), packed into a
+/// narrow range (the second level is needed), and a handful far above.
+#[test]
+fn radix_select_levels_match_cpu_reference() {
+    let mut rng = StdRng::seed_from_u64(28);
+    for n_vocab in [1025usize, 49152, 262144] {
+        let spread: Vec<f32> = (0..n_vocab).map(|_| rng.random_range(-30.0f32..30.0)).collect();
+        let narrow: Vec<f32> = (0..n_vocab).map(|_| 3.0 + rng.random_range(0.0f32..0.01)).collect();
+        let mut tail = narrow.clone();
+        for i in (0..n_vocab).step_by(997) {
+            tail[i] = rng.random_range(20.0f32..21.0);
+        }
+        for (name, logits) in [("spread", &spread), ("narrow", &narrow), ("tail", &tail)] {
+            for k in [2, 7, 64, 200, MAX_TOP_K] {
+                check(logits, k, 0.9, name);
+            }
+        }
+    }
+}

@@ -3,8 +3,16 @@
 //! log-sum-exp ([`TopK`]), so only `2k + 2` words travel back to the host.
 //!
 //! Top-1 (greedy decoding, every step) is a two-pass parallel reduction
-//! (shaders/top_k_argmax.wgsl); larger `k` sorts chunks of 1024 logits in
-//! workgroup memory and merges the sorted runs (shaders/top_k_sort.wgsl).
+//! (shaders/top_k_argmax.wgsl). Larger `k` over more than 1024 logits is a
+//! radix select (shaders/top_k_{hist,select,gather,final}.wgsl): histograms
+//! of the logits' top bits find a threshold with at least `k` and at most
+//! [`RADIX_CAP`] logits above it, and only those are gathered and sorted.
+//! Sorting every chunk of 1024 logits in workgroup memory and merging the
+//! sorted runs (shaders/top_k_sort.wgsl) is far slower on CPU adapters,
+//! which are slow at workgroup memory and barriers; it remains as the small
+//! case and the exact fallback for rows whose ties defeat the threshold
+//! (thousands of logits equal to the k-th), decided on the GPU: its passes
+//! are always recorded and return at once when the radix path succeeded.
 //! The conventions (NaN as -inf, ties by smaller id, the log-sum-exp) are
 //! those of [`navaja_core::ops::logits`].
 
@@ -46,10 +54,63 @@ pub const TOP_K_SORT: Kernel = Kernel {
     constants: &[("WG", 256), ("N", SORT_N)],
 };
 
+/// Radix select, counting pass: histograms of the logits' top bits (and the log-sum-exp partials).
+pub const TOP_K_HIST: Kernel = Kernel {
+    name: "top_k_hist",
+    wgsl: concat!(
+        include_str!("../../../../shaders/top_k_common.wgsl"),
+        include_str!("../../../../shaders/top_k_radix_common.wgsl"),
+        include_str!("../../../../shaders/top_k_hist.wgsl")
+    ),
+    constants: &[("WG", 256), ("CHUNK", RADIX_CHUNK)],
+};
+
+/// Radix select, deciding pass: finds the threshold from the histograms.
+pub const TOP_K_SELECT: Kernel = Kernel {
+    name: "top_k_select",
+    wgsl: concat!(
+        include_str!("../../../../shaders/top_k_common.wgsl"),
+        include_str!("../../../../shaders/top_k_radix_common.wgsl"),
+        include_str!("../../../../shaders/top_k_select.wgsl")
+    ),
+    constants: &[("WG", 256), ("CAP", RADIX_CAP)],
+};
+
+/// Radix select, gathering pass: the logits at or above the threshold.
+pub const TOP_K_GATHER: Kernel = Kernel {
+    name: "top_k_gather",
+    wgsl: concat!(
+        include_str!("../../../../shaders/top_k_common.wgsl"),
+        include_str!("../../../../shaders/top_k_radix_common.wgsl"),
+        include_str!("../../../../shaders/top_k_gather.wgsl")
+    ),
+    constants: &[("WG", 256), ("CHUNK", RADIX_CHUNK), ("CAP", RADIX_CAP)],
+};
+
+/// Radix select, final pass: sorts the gathered candidates and writes `out`.
+pub const TOP_K_FINAL: Kernel = Kernel {
+    name: "top_k_final",
+    wgsl: concat!(
+        include_str!("../../../../shaders/top_k_common.wgsl"),
+        include_str!("../../../../shaders/top_k_radix_common.wgsl"),
+        include_str!("../../../../shaders/top_k_final.wgsl")
+    ),
+    constants: &[("WG", 256), ("CAP", RADIX_CAP)],
+};
+
 /// Logits per workgroup in the first argmax pass (8 per invocation).
 const ARGMAX_CHUNK: u32 = 2048;
 /// Entries sorted per workgroup: 8 KiB of workgroup memory.
 const SORT_N: u32 = 1024;
+/// Logits per workgroup in the radix counting and gathering passes.
+const RADIX_CHUNK: u32 = 4096;
+/// The most candidates the radix path sorts (in one workgroup: 8 KiB of
+/// workgroup memory); more than this many logits tied at the threshold
+/// send the row to the bitonic fallback.
+pub const RADIX_CAP: u32 = 1024;
+/// Words of the radix state before the log-sum-exp partials: 8 state
+/// words and two histograms of 2048 buckets (top_k_radix_common.wgsl).
+const RADIX_STATE_WORDS: u64 = 8 + 2 * 2048;
 
 /// Bytes per entry of [`adjustment_bytes`]: id u32, penalty f32, bias f32.
 const ENTRY_BYTES: u64 = 12;
@@ -91,7 +152,23 @@ struct SortParams {
     in_off: u32,
     out_off: u32,
     inv_t: f32,
-    _pad: [u32; 3],
+    /// 1 + word offset of the radix path's fast flag in scratch, or 0.
+    guard: u32,
+    _pad: [u32; 2],
+}
+
+/// Mirrors `struct Params` in shaders/top_k_radix_common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct RadixParams {
+    n_items: u32,
+    offset: u32,
+    k: u32,
+    level: u32,
+    state: u32,
+    n_groups: u32,
+    inv_t: f32,
+    _pad: u32,
 }
 
 /// For each of `count` entries (see [`adjustment_bytes`]):
@@ -180,13 +257,28 @@ pub fn top_k_scratch_bytes(n_vocab: u32, k: u32) -> u64 {
         let partials = u64::from(n_vocab.div_ceil(ARGMAX_CHUNK));
         if partials > 1 { 3 * partials } else { 0 }
     } else {
-        let k2 = u64::from(k.next_power_of_two());
-        let record = 2 * k2 + 2;
-        let runs = u64::from(n_vocab.div_ceil(SORT_N));
-        let merged = runs.div_ceil(u64::from(SORT_N) / k2);
-        if runs > 1 { (runs + merged) * record } else { 0 }
+        sort_words(n_vocab, k) + if uses_radix(n_vocab) { radix_words(n_vocab) } else { 0 }
     };
     (words * 4).max(16)
+}
+
+/// Whether `k >= 2` goes through the radix select (the bitonic sort of one chunk is as cheap below).
+fn uses_radix(n_vocab: u32) -> bool {
+    n_vocab > SORT_N
+}
+
+/// Scratch words of the bitonic sort's runs; the radix state follows them.
+fn sort_words(n_vocab: u32, k: u32) -> u64 {
+    let k2 = u64::from(k.next_power_of_two());
+    let record = 2 * k2 + 2;
+    let runs = u64::from(n_vocab.div_ceil(SORT_N));
+    let merged = runs.div_ceil(u64::from(SORT_N) / k2);
+    if runs > 1 { (runs + merged) * record } else { 0 }
+}
+
+/// Scratch words of the radix state, partials and candidates.
+fn radix_words(n_vocab: u32) -> u64 {
+    RADIX_STATE_WORDS + 2 * u64::from(n_vocab.div_ceil(RADIX_CHUNK)) + 2 * u64::from(RADIX_CAP)
 }
 
 /// Reads what [`TopK`] wrote. Empty slots (k > n_vocab) are dropped; words
@@ -220,7 +312,13 @@ impl TopK<'_> {
             )));
         }
         let inv_t = inverse_temperature(self.temperature);
-        if self.k == 1 { self.encode_argmax(gpu, encoder, inv_t) } else { self.encode_sort(gpu, encoder, inv_t) }
+        if self.k == 1 {
+            self.encode_argmax(gpu, encoder, inv_t)
+        } else if uses_radix(self.n_vocab) {
+            self.encode_radix(gpu, encoder, inv_t)
+        } else {
+            self.encode_sort(gpu, encoder, inv_t, 0)
+        }
     }
 
     fn encode_argmax(&self, gpu: &GpuDevice, encoder: &mut wgpu::CommandEncoder, inv_t: f32) -> Result<()> {
@@ -252,7 +350,46 @@ impl TopK<'_> {
         Ok(())
     }
 
-    fn encode_sort(&self, gpu: &GpuDevice, encoder: &mut wgpu::CommandEncoder, inv_t: f32) -> Result<()> {
+    /// The radix select, then the bitonic passes guarded by its fast flag.
+    fn encode_radix(&self, gpu: &GpuDevice, encoder: &mut wgpu::CommandEncoder, inv_t: f32) -> Result<()> {
+        let state = u32::try_from(sort_words(self.n_vocab, self.k))
+            .map_err(|_| NavajaError::invalid("top_k: the scratch offsets overflow u32"))?;
+        let n_groups = self.n_vocab.div_ceil(RADIX_CHUNK);
+        let params = |level| {
+            let p = RadixParams {
+                n_items: self.n_vocab,
+                offset: self.offset,
+                k: self.k,
+                level,
+                state,
+                n_groups,
+                inv_t,
+                _pad: 0,
+            };
+            gpu.uniform("top_k radix params", &p)
+        };
+        let wg = gpu.kernels.workgroup_size(256);
+        let variant = |kernel: Kernel| {
+            let constants =
+                kernel.constants.iter().map(|&(name, v)| (name, if name == "WG" { wg } else { v })).collect();
+            KernelVariant { kernel, entry_point: "main", constants }
+        };
+        let (gx, gy) = gpu.dispatch_grid("top_k radix", n_groups)?;
+        let (select, hist) = (variant(TOP_K_SELECT), variant(TOP_K_HIST));
+        dispatch(gpu, encoder, &select, &[self.scratch, &params(0)], (1, 1, 1));
+        for level in [1, 2] {
+            let params = params(level);
+            dispatch(gpu, encoder, &hist, &[self.logits, self.scratch, &params], (gx, gy, 1));
+            dispatch(gpu, encoder, &select, &[self.scratch, &params], (1, 1, 1));
+        }
+        let params = params(3);
+        dispatch(gpu, encoder, &variant(TOP_K_GATHER), &[self.logits, self.scratch, &params], (gx, gy, 1));
+        dispatch(gpu, encoder, &variant(TOP_K_FINAL), &[self.scratch, self.out, &params], (1, 1, 1));
+        self.encode_sort(gpu, encoder, inv_t, state + 1)
+    }
+
+    /// The bitonic sort and merge passes; `guard` (1 + the radix fast flag's word, or 0) skips them.
+    fn encode_sort(&self, gpu: &GpuDevice, encoder: &mut wgpu::CommandEncoder, inv_t: f32, guard: u32) -> Result<()> {
         let wg = gpu.kernels.workgroup_size(256);
         let variant =
             KernelVariant { kernel: TOP_K_SORT, entry_point: "main", constants: vec![("WG", wg), ("N", SORT_N)] };
@@ -270,7 +407,8 @@ impl TopK<'_> {
             in_off: 0,
             out_off: 0,
             inv_t,
-            _pad: [0; 3],
+            guard,
+            _pad: [0; 2],
         };
         let mut groups = runs;
         // Runs ping-pong between two regions of scratch: [0, runs) records and after them.
