@@ -151,11 +151,12 @@ fn report(g: &Generation, load_ms: f64) -> serde_json::Value {
 
 fn summary(g: &Generation, load_ms: f64) -> String {
     format!(
-        "[{} tokens, {:?}; load {:.0} ms; prefill {} tokens at {:.1} tok/s; decode {:.1} tok/s]",
+        "[{} tokens, {:?}; load {:.0} ms; prefill {} tokens ({} reused from the cache) at {:.1} tok/s; decode {:.1} tok/s]",
         g.ids.len(),
         g.finish_reason,
         load_ms,
         g.timings.prefill_tokens,
+        g.cached_tokens,
         g.timings.prefill_tokens_per_s(),
         g.timings.decode_tokens_per_s()
     )

@@ -111,16 +111,21 @@ impl Session {
         }
 
         let mut timings = Timings { prefill_tokens: to_prefill.len(), ..Timings::default() };
-        let pick = |session: &Session| Pick {
-            k: opts.sampling.candidates_needed() as u32,
-            temperature: if greedy { 0.0 } else { opts.sampling.temperature },
-            adjustments: adjustments(&opts.sampling, session.tokens())
-                .into_iter()
-                .map(|a| (a.id, a.penalty, a.bias))
-                .collect(),
+        // Penalties look at the context as it will be once `new` is in the
+        // cache: the logits being reduced are those after the last new token.
+        let pick = |session: &Session, new: &[u32]| {
+            let history: Vec<u32> = session.tokens().iter().chain(new).copied().collect();
+            Pick {
+                k: opts.sampling.candidates_needed() as u32,
+                temperature: if greedy { 0.0 } else { opts.sampling.temperature },
+                adjustments: adjustments(&opts.sampling, &history)
+                    .into_iter()
+                    .map(|a| (a.id, a.penalty, a.bias))
+                    .collect(),
+            }
         };
         let start = clock();
-        let mut top: TopKResult = self.feed(to_prefill, &pick(self)).await?;
+        let mut top: TopKResult = self.feed(to_prefill, &pick(self, to_prefill)).await?;
         timings.prefill_ms = clock() - start;
 
         let mut decoder = StreamDecoder::new(tokenizer);
@@ -150,7 +155,7 @@ impl Session {
             if ids.len() >= opts.max_tokens || self.tokens().len() + 1 >= self.capacity() {
                 break FinishReason::Length;
             }
-            top = self.feed(&[token], &pick(self)).await?;
+            top = self.feed(&[token], &pick(self, &[token])).await?;
             timings.decode_tokens += 1;
         };
         timings.decode_ms = clock() - decode_start;

@@ -188,3 +188,66 @@ fn bad_input_gives_typed_errors_and_the_session_stays_usable() {
     let err = load_decoder_gguf(&gpu, &file[..file.len() / 2]).err().unwrap();
     assert!(matches!(err, NavajaError::ModelFormat(_)), "{err}");
 }
+
+/// A follow-up chat message prefills only what the conversation added: the
+/// earlier turns stay in the KV cache.
+#[test]
+fn chat_follow_ups_reuse_the_cached_conversation() {
+    use navaja_core::chat::ChatTemplate;
+    use navaja_gpu::generation::Chat;
+
+    let file = tiny_decoder_gguf(&tiny(Architecture::Llama, GgmlType::Q8_0, 21)).unwrap();
+    let gpu = gpu();
+    let loaded = load_decoder_gguf(&gpu, &file).unwrap();
+    let template = ChatTemplate::new(
+        "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}",
+    )
+    .unwrap();
+    let mut chat = Chat::new(template, Some("be brief"));
+    let mut s = pollster::block_on(Session::new(gpu, loaded.model.clone(), &SessionOptions::default())).unwrap();
+    let opts = GenerateOptions {
+        max_tokens: 6,
+        sampling: navaja_core::generate::SamplingConfig { seed: Some(3), ..Default::default() },
+        ..GenerateOptions::default()
+    };
+    let tok = &loaded.tokenizer;
+    let first = pollster::block_on(chat.reply(&mut s, tok, "hello there", &opts, &mut |_| true, &|| 0.0)).unwrap();
+    assert_eq!(first.cached_tokens, 0);
+    let after_first = chat.prompt_ids(tok).unwrap().len();
+    let second = pollster::block_on(chat.reply(&mut s, tok, "and again", &opts, &mut |_| true, &|| 0.0)).unwrap();
+    // Everything up to the first reply's text is reused; only the new turn is computed.
+    assert!(second.cached_tokens >= first.prompt_tokens, "{} cached of {}", second.cached_tokens, second.prompt_tokens);
+    assert!(second.timings.prefill_tokens < second.prompt_tokens);
+    assert_eq!(chat.messages().len(), 5, "system, user, assistant, user, assistant");
+    assert!(after_first > first.prompt_tokens);
+}
+
+/// The same seed gives the same sampled tokens; penalties and a logit bias apply.
+#[test]
+fn seeded_sampling_reproduces_and_logit_bias_bans_a_token() {
+    use navaja_core::generate::SamplingConfig;
+    let file = tiny_decoder_gguf(&tiny(Architecture::Llama, GgmlType::Q4_0, 8)).unwrap();
+    let gpu = gpu();
+    let loaded = load_decoder_gguf(&gpu, &file).unwrap();
+    let mut s = pollster::block_on(Session::new(gpu, loaded.model.clone(), &SessionOptions::default())).unwrap();
+    let run = |s: &mut Session, sampling: SamplingConfig| {
+        let opts = GenerateOptions { max_tokens: 12, sampling, ignore_eos: true, ..GenerateOptions::default() };
+        pollster::block_on(s.generate(&loaded.tokenizer, &PROMPT, &opts, &mut |_| true, &|| 0.0)).unwrap()
+    };
+    let seeded = SamplingConfig { temperature: 1.5, top_k: 0, top_p: 1.0, min_p: 0.0, seed: Some(99), ..Default::default() };
+    let a = run(&mut s, seeded.clone());
+    let b = run(&mut s, seeded.clone());
+    assert_eq!(a.ids, b.ids);
+    assert_eq!(a.seed, 99);
+    let greedy = run(&mut s, SamplingConfig::greedy());
+    let banned = greedy.ids[0];
+    let biased = run(&mut s, SamplingConfig { logit_bias: vec![(banned, f32::NEG_INFINITY)], ..SamplingConfig::greedy() });
+    assert!(!biased.ids.contains(&banned), "{banned} in {:?}", biased.ids);
+    // A presence penalty far larger than any logit gap forbids every repeat within the window.
+    let penalised = run(&mut s, SamplingConfig { presence_penalty: 1e4, repeat_last_n: 64, ..SamplingConfig::greedy() });
+    let mut seen = PROMPT.to_vec();
+    for id in &penalised.ids {
+        assert!(!seen.contains(id) || seen.len() > 64, "repeated {id} despite the penalty");
+        seen.push(*id);
+    }
+}
