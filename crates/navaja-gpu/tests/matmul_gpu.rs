@@ -10,7 +10,7 @@ use navaja_core::quant::GgmlType;
 use navaja_core::quant::dequant::dequantize;
 use navaja_core::quant::gpu_layout::{GPU_WEIGHT_TYPES, ggml_f16_field_offsets};
 use navaja_gpu::ops::bandwidth::{measure_read_bandwidth, time_matvec, time_matvec_with};
-use navaja_gpu::ops::matmul::{Matmul, MatvecShape, matmul};
+use navaja_gpu::ops::matmul::{Matmul, MatvecShape, PrefillShape, matmul};
 use navaja_gpu::weights::GpuWeight;
 use navaja_gpu::{DeviceOptions, GpuDevice};
 use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
@@ -165,6 +165,76 @@ fn every_matvec_shape_matches_the_reference() {
             assert_matches(&format!("{ty} {shape:?}"), ty, &w, rows, cols, &x, 1, Some(&bias), None, &got);
         }
     }
+}
+
+#[test]
+fn every_prefill_shape_matches_the_reference() {
+    // Both matrix-matrix kernels in several shapes, with partial row groups
+    // and token tiles, bias and accumulation, whatever the adapter is.
+    let gpu = gpu();
+    let mut rng = StdRng::seed_from_u64(17);
+    let shapes = [
+        PrefillShape::Tiled,
+        PrefillShape::Lanes { wg: 16, r: 4, t: 32 },
+        PrefillShape::Lanes { wg: 16, r: 2, t: 8 },
+        PrefillShape::Lanes { wg: 8, r: 4, t: 4 },
+        PrefillShape::Lanes { wg: 4, r: 3, t: 5 },
+        PrefillShape::Lanes { wg: 1, r: 1, t: 1 },
+    ];
+    for &ty in GPU_WEIGHT_TYPES {
+        let cols = if ty.block_len() == 1 { 84 } else { 2 * ty.block_len() };
+        let (rows, n) = (75, 13);
+        let w = random_weight(&mut rng, ty, rows, cols);
+        let weight = gpu.upload_weight("w", ty, rows, cols, &w).unwrap();
+        let x = random_vec(&mut rng, n * cols);
+        let bias = random_vec(&mut rng, rows);
+        let y0 = random_vec(&mut rng, n * rows);
+        for shape in shapes {
+            let got = run_prefill(gpu, &weight, &x, n, Some(&bias), Some(&y0), shape);
+            assert_matches(&format!("{ty} {shape:?}"), ty, &w, rows, cols, &x, n, Some(&bias), Some(&y0), &got);
+        }
+    }
+}
+
+/// Runs a matrix-matrix kernel in `shape` (accumulating onto `y0` when
+/// given) and reads y back.
+fn run_prefill(
+    gpu: &GpuDevice,
+    weight: &GpuWeight,
+    x: &[f32],
+    n: usize,
+    bias: Option<&[f32]>,
+    y0: Option<&[f32]>,
+    shape: PrefillShape,
+) -> Vec<f32> {
+    let len = n * weight.rows;
+    let x_buf = gpu.upload_f32("x", x).unwrap();
+    let y_buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("y"),
+        size: (len * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    if let Some(y0) = y0 {
+        gpu.queue.write_buffer(&y_buf, 0, bytemuck::cast_slice(y0));
+    }
+    let bias_buf = bias.map(|b| gpu.upload_f32("bias", b).unwrap());
+    let op = Matmul {
+        weight,
+        x: &x_buf,
+        x_offset: 0,
+        y: &y_buf,
+        y_offset: 0,
+        n: n as u32,
+        bias: bias_buf.as_ref(),
+        accumulate: y0.is_some(),
+    };
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    op.encode_prefill(gpu, &mut encoder, shape).unwrap();
+    gpu.queue.submit([encoder.finish()]);
+    let y = pollster::block_on(gpu.read_f32(&y_buf, len)).unwrap();
+    gpu.check_health().unwrap();
+    y
 }
 
 /// Runs the matvec kernel in `shape` and reads y back.
@@ -374,6 +444,79 @@ fn matvec_speed_report() {
                 weight.gpu_bytes(),
                 seconds * 1e6,
                 100.0 * gbs / read.gb_per_s
+            );
+        }
+    }
+}
+
+/// Prefill speed: 128 tokens through the SmolLM2-135M projections,
+/// `cargo test -p navaja-gpu --test matmul_gpu -- --ignored --nocapture matmul_speed`.
+/// NAVAJA_PREFILL_TRY=tiled,16:2:8 (wg:r:t) also times other shapes.
+#[test]
+#[ignore = "a benchmark: tens of seconds on lavapipe"]
+fn matmul_speed_report() {
+    let gpu = gpu();
+    let mut rng = StdRng::seed_from_u64(4);
+    let n = 128usize;
+    let extra: Vec<PrefillShape> = std::env::var("NAVAJA_PREFILL_TRY")
+        .ok()
+        .map(|s| {
+            s.split(',')
+                .map(|item| match item {
+                    "tiled" => PrefillShape::Tiled,
+                    _ => {
+                        let f: Vec<u32> = item.split(':').map(|v| v.parse().unwrap()).collect();
+                        PrefillShape::Lanes { wg: f[0], r: f[1], t: f[2] }
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let only_extra = std::env::var("NAVAJA_PREFILL_ONLY").is_ok();
+    let mut shapes = vec![];
+    for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
+        for (rows, cols) in [(576, 576), (192, 576), (1536, 576), (576, 1536)] {
+            shapes.push((ty, rows, cols));
+        }
+    }
+    eprintln!("adapter {} ({}), n = {n}", gpu.adapter.name, gpu.adapter.device_type);
+    for (ty, rows, cols) in shapes {
+        let w = random_weight(&mut rng, ty, rows, cols);
+        let weight = gpu.upload_weight("bench", ty, rows, cols, &w).unwrap();
+        let x = gpu.upload_f32("x", &random_vec(&mut rng, n * cols)).unwrap();
+        let y = gpu.output_f32("y", n * rows).unwrap();
+        let op = Matmul {
+            weight: &weight,
+            x: &x,
+            x_offset: 0,
+            y: &y,
+            y_offset: 0,
+            n: n as u32,
+            bias: None,
+            accumulate: false,
+        };
+        let default = PrefillShape::for_weight(gpu, &weight, n as u32);
+        let tried =
+            if only_extra { extra.clone() } else { std::iter::once(default).chain(extra.iter().copied()).collect() };
+        for shape in tried {
+            let mut times = vec![];
+            for _ in 0..6 {
+                let mut encoder = gpu.device.create_command_encoder(&Default::default());
+                op.encode_prefill(gpu, &mut encoder, shape).unwrap();
+                let commands = encoder.finish();
+                let start = std::time::Instant::now();
+                gpu.queue.submit([commands]);
+                gpu.wait_idle().unwrap();
+                times.push(start.elapsed().as_secs_f64());
+            }
+            gpu.check_health().unwrap();
+            times.remove(0); // compiles the pipeline
+            times.sort_by(f64::total_cmp);
+            let seconds = times[times.len() / 2];
+            let gflops = 2.0 * (rows * cols * n) as f64 / seconds / 1e9;
+            eprintln!(
+                "{ty:>5} {rows:>5} x {cols:<5} n={n}  {:>8.2} ms  {gflops:>6.2} GFLOP/s  {shape:?}",
+                seconds * 1e3
             );
         }
     }
