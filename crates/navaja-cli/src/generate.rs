@@ -1,7 +1,6 @@
 //! `navaja generate` and `navaja chat`: text generation in the terminal.
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
 
 use clap::Args;
 use navaja_core::generate::SamplingConfig;
@@ -53,7 +52,10 @@ pub struct SamplingArgs {
 
 fn parse_bias(s: &str) -> std::result::Result<(u32, f32), String> {
     let (id, bias) = s.split_once(':').ok_or("expected ID:BIAS")?;
-    Ok((id.trim().parse().map_err(|e| format!("token id: {e}"))?, bias.trim().parse().map_err(|e| format!("bias: {e}"))?))
+    Ok((
+        id.trim().parse().map_err(|e| format!("token id: {e}"))?,
+        bias.trim().parse().map_err(|e| format!("bias: {e}"))?,
+    ))
 }
 
 impl SamplingArgs {
@@ -83,7 +85,7 @@ impl SamplingArgs {
 }
 
 pub struct GenerateArgs<'a> {
-    pub model: &'a PathBuf,
+    pub model: &'a std::path::Path,
     pub prompt: &'a str,
     pub chat: bool,
     pub system: Option<&'a str>,
@@ -164,7 +166,7 @@ fn summary(g: &Generation, load_ms: f64) -> String {
 
 /// An interactive chat on stdin/stdout; the KV cache carries the
 /// conversation, so each turn computes only the new message.
-pub fn chat(model: &PathBuf, system: Option<&str>, sampling: &SamplingArgs) -> Result<()> {
+pub fn chat(model: &std::path::Path, system: Option<&str>, sampling: &SamplingArgs) -> Result<()> {
     let gpu = runtime::open_gpu()?;
     let (loaded, load_ms) = runtime::load_decoder(&gpu, model)?;
     let template = loaded

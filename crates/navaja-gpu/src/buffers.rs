@@ -81,11 +81,7 @@ impl GpuDevice {
     /// tables), created once per distinct content and usage and then reused.
     pub fn constant_buffer(&self, label: &str, usage: wgpu::BufferUsages, contents: &[u8]) -> wgpu::Buffer {
         self.constant_buffers.get_or_create(usage, contents, || {
-            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents,
-                usage,
-            })
+            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
         })
     }
 

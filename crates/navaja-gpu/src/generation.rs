@@ -202,10 +202,12 @@ impl Chat {
 
     /// Renders the conversation plus the assistant header, as token ids.
     pub fn prompt_ids(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>> {
-        let text =
-            self.template.render(&self.messages, &RenderOptions { add_generation_prompt: true, ..Default::default() })?;
+        let text = self
+            .template
+            .render(&self.messages, &RenderOptions { add_generation_prompt: true, ..Default::default() })?;
         // Templates that print the BOS text themselves must not get a second one.
-        let template_has_bos = tokenizer.bos().and_then(|b| tokenizer.token_text(b).ok()).is_some_and(|b| text.starts_with(b));
+        let template_has_bos =
+            tokenizer.bos().and_then(|b| tokenizer.token_text(b).ok()).is_some_and(|b| text.starts_with(b));
         tokenizer.encode(&text, !template_has_bos, true)
     }
 

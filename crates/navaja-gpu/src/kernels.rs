@@ -30,9 +30,10 @@ pub use crate::ops::embedding::{
     EMBEDDING_Q6_K, EMBEDDING_Q8_0,
 };
 pub use crate::ops::matmul::{
-    MATMUL_F16, MATMUL_F32, MATMUL_LANES_F16, MATMUL_LANES_F32, MATMUL_LANES_Q4_0, MATMUL_LANES_Q4_1, MATMUL_LANES_Q4_K,
-    MATMUL_LANES_Q5_0, MATMUL_LANES_Q5_K, MATMUL_LANES_Q6_K, MATMUL_LANES_Q8_0, MATMUL_Q4_0, MATMUL_Q4_1, MATMUL_Q4_K,
-    MATMUL_Q5_0, MATMUL_Q5_K, MATMUL_Q6_K, MATMUL_Q8_0, MATVEC_F16, MATVEC_F32, MATVEC_Q4_0, MATVEC_Q4_1, MATVEC_Q4_K, MATVEC_Q5_0, MATVEC_Q5_K, MATVEC_Q6_K, MATVEC_Q8_0,
+    MATMUL_F16, MATMUL_F32, MATMUL_LANES_F16, MATMUL_LANES_F32, MATMUL_LANES_Q4_0, MATMUL_LANES_Q4_1,
+    MATMUL_LANES_Q4_K, MATMUL_LANES_Q5_0, MATMUL_LANES_Q5_K, MATMUL_LANES_Q6_K, MATMUL_LANES_Q8_0, MATMUL_Q4_0,
+    MATMUL_Q4_1, MATMUL_Q4_K, MATMUL_Q5_0, MATMUL_Q5_K, MATMUL_Q6_K, MATMUL_Q8_0, MATVEC_F16, MATVEC_F32, MATVEC_Q4_0,
+    MATVEC_Q4_1, MATVEC_Q4_K, MATVEC_Q5_0, MATVEC_Q5_K, MATVEC_Q6_K, MATVEC_Q8_0,
 };
 
 // --- rope, attention, glu, add, logits (kernels defined in their ops/ modules) ---
@@ -49,15 +50,56 @@ pub use crate::ops::rope::ROPE;
 pub const ALL_KERNELS: &[Kernel] = &[
     RMS_NORM,
     // section: matmul kernels
-    MATVEC_F32, MATVEC_F16, MATVEC_Q4_0, MATVEC_Q4_1, MATVEC_Q5_0, MATVEC_Q8_0, MATVEC_Q4_K, MATVEC_Q5_K, MATVEC_Q6_K,
-    MATMUL_F32, MATMUL_F16, MATMUL_Q4_0, MATMUL_Q4_1, MATMUL_Q5_0, MATMUL_Q8_0, MATMUL_Q4_K, MATMUL_Q5_K, MATMUL_Q6_K,
-    MATMUL_LANES_F32, MATMUL_LANES_F16, MATMUL_LANES_Q4_0, MATMUL_LANES_Q4_1, MATMUL_LANES_Q5_0, MATMUL_LANES_Q8_0,
-    MATMUL_LANES_Q4_K, MATMUL_LANES_Q5_K, MATMUL_LANES_Q6_K,
-    EMBEDDING_F32, EMBEDDING_F16, EMBEDDING_Q4_0, EMBEDDING_Q4_1, EMBEDDING_Q5_0, EMBEDDING_Q8_0, EMBEDDING_Q4_K,
-    EMBEDDING_Q5_K, EMBEDDING_Q6_K, READ_BANDWIDTH,
+    MATVEC_F32,
+    MATVEC_F16,
+    MATVEC_Q4_0,
+    MATVEC_Q4_1,
+    MATVEC_Q5_0,
+    MATVEC_Q8_0,
+    MATVEC_Q4_K,
+    MATVEC_Q5_K,
+    MATVEC_Q6_K,
+    MATMUL_F32,
+    MATMUL_F16,
+    MATMUL_Q4_0,
+    MATMUL_Q4_1,
+    MATMUL_Q5_0,
+    MATMUL_Q8_0,
+    MATMUL_Q4_K,
+    MATMUL_Q5_K,
+    MATMUL_Q6_K,
+    MATMUL_LANES_F32,
+    MATMUL_LANES_F16,
+    MATMUL_LANES_Q4_0,
+    MATMUL_LANES_Q4_1,
+    MATMUL_LANES_Q5_0,
+    MATMUL_LANES_Q8_0,
+    MATMUL_LANES_Q4_K,
+    MATMUL_LANES_Q5_K,
+    MATMUL_LANES_Q6_K,
+    EMBEDDING_F32,
+    EMBEDDING_F16,
+    EMBEDDING_Q4_0,
+    EMBEDDING_Q4_1,
+    EMBEDDING_Q5_0,
+    EMBEDDING_Q8_0,
+    EMBEDDING_Q4_K,
+    EMBEDDING_Q5_K,
+    EMBEDDING_Q6_K,
+    READ_BANDWIDTH,
     // section: attention kernels
-    ROPE, ATTENTION, ATTENTION_COMBINE, GLU, ADD, LOGIT_ADJUST, TOP_K_ARGMAX, TOP_K_SORT,
-    TOP_K_HIST, TOP_K_SELECT, TOP_K_GATHER, TOP_K_FINAL,
+    ROPE,
+    ATTENTION,
+    ATTENTION_COMBINE,
+    GLU,
+    ADD,
+    LOGIT_ADJUST,
+    TOP_K_ARGMAX,
+    TOP_K_SORT,
+    TOP_K_HIST,
+    TOP_K_SELECT,
+    TOP_K_GATHER,
+    TOP_K_FINAL,
 ];
 
 /// A kernel with its specialisation constants: the pipeline cache key.
@@ -153,8 +195,7 @@ mod tests {
 
     #[test]
     fn workgroup_size_is_a_power_of_two_within_limits() {
-        let mut limits = wgpu::Limits::default();
-        limits.max_compute_invocations_per_workgroup = 192;
+        let limits = wgpu::Limits { max_compute_invocations_per_workgroup: 192, ..wgpu::Limits::default() };
         let reg = KernelRegistry::new(&limits);
         assert_eq!(reg.workgroup_size(256), 128);
         assert_eq!(reg.workgroup_size(64), 64);

@@ -17,8 +17,8 @@ pub mod generation;
 pub mod kernels;
 pub mod model;
 pub mod ops;
-pub mod weights;
 pub mod session;
+pub mod weights;
 
 pub use device::{AdapterSummary, DeviceOptions, GpuDevice, LimitsSummary};
 pub use navaja_core::{NavajaError, Result};

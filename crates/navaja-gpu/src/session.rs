@@ -15,7 +15,9 @@ use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
 use crate::model::{Batch, DecoderModel, LogitRows};
-use crate::ops::logits::{LogitAdjust, MAX_TOP_K, TopK, adjustment_bytes, decode_top_k, top_k_out_words, top_k_scratch_bytes};
+use crate::ops::logits::{
+    LogitAdjust, MAX_TOP_K, TopK, adjustment_bytes, decode_top_k, top_k_out_words, top_k_scratch_bytes,
+};
 
 /// Sizes a session plans its memory for.
 #[derive(Debug, Clone)]
@@ -277,8 +279,13 @@ impl Session {
         let entries;
         if !pick.adjustments.is_empty() {
             entries = self.gpu.upload_bytes("logit adjustments", &adjustment_bytes(&pick.adjustments))?;
-            LogitAdjust { logits: &self.scratch.logits, offset: 0, entries: &entries, count: pick.adjustments.len() as u32 }
-                .encode(&self.gpu, &mut encoder)?;
+            LogitAdjust {
+                logits: &self.scratch.logits,
+                offset: 0,
+                entries: &entries,
+                count: pick.adjustments.len() as u32,
+            }
+            .encode(&self.gpu, &mut encoder)?;
         }
         TopK {
             logits: &self.scratch.logits,

@@ -234,17 +234,20 @@ fn seeded_sampling_reproduces_and_logit_bias_bans_a_token() {
         let opts = GenerateOptions { max_tokens: 12, sampling, ignore_eos: true, ..GenerateOptions::default() };
         pollster::block_on(s.generate(&loaded.tokenizer, &PROMPT, &opts, &mut |_| true, &|| 0.0)).unwrap()
     };
-    let seeded = SamplingConfig { temperature: 1.5, top_k: 0, top_p: 1.0, min_p: 0.0, seed: Some(99), ..Default::default() };
+    let seeded =
+        SamplingConfig { temperature: 1.5, top_k: 0, top_p: 1.0, min_p: 0.0, seed: Some(99), ..Default::default() };
     let a = run(&mut s, seeded.clone());
     let b = run(&mut s, seeded.clone());
     assert_eq!(a.ids, b.ids);
     assert_eq!(a.seed, 99);
     let greedy = run(&mut s, SamplingConfig::greedy());
     let banned = greedy.ids[0];
-    let biased = run(&mut s, SamplingConfig { logit_bias: vec![(banned, f32::NEG_INFINITY)], ..SamplingConfig::greedy() });
+    let biased =
+        run(&mut s, SamplingConfig { logit_bias: vec![(banned, f32::NEG_INFINITY)], ..SamplingConfig::greedy() });
     assert!(!biased.ids.contains(&banned), "{banned} in {:?}", biased.ids);
     // A presence penalty far larger than any logit gap forbids every repeat within the window.
-    let penalised = run(&mut s, SamplingConfig { presence_penalty: 1e4, repeat_last_n: 64, ..SamplingConfig::greedy() });
+    let penalised =
+        run(&mut s, SamplingConfig { presence_penalty: 1e4, repeat_last_n: 64, ..SamplingConfig::greedy() });
     let mut seen = PROMPT.to_vec();
     for id in &penalised.ids {
         assert!(!seen.contains(id) || seen.len() > 64, "repeated {id} despite the penalty");

@@ -168,7 +168,7 @@ fn rope(h: &GgufHeader, arch: Architecture, k: &dyn Fn(&str) -> String, head_dim
     };
     let factor = match factor {
         None => 1.0,
-        Some((f, _)) if f == 0.0 => 1.0,
+        Some((0.0, _)) => 1.0,
         Some((f, key)) => positive_f32(&key, f)?,
     };
     let kind = match md.get_str(&k("rope.scaling.type"))? {

@@ -39,9 +39,7 @@ impl TensorMap {
 
     /// Takes the tensor `name`; a missing one is a `model-format` error.
     pub fn take(&mut self, name: &str) -> Result<GpuWeight> {
-        self.tensors
-            .remove(name)
-            .ok_or_else(|| NavajaError::format(format!("the model has no tensor {name:?}")))
+        self.tensors.remove(name).ok_or_else(|| NavajaError::format(format!("the model has no tensor {name:?}")))
     }
 
     /// Takes the tensor `name` if the file has it.
@@ -53,10 +51,7 @@ impl TensorMap {
     pub fn take_vector(&mut self, name: &str, len: usize) -> Result<GpuWeight> {
         let w = self.take(name)?;
         if w.rows * w.cols != len {
-            return Err(NavajaError::format(format!(
-                "tensor {name:?} has {} values, expected {len}",
-                w.rows * w.cols
-            )));
+            return Err(NavajaError::format(format!("tensor {name:?} has {} values, expected {len}", w.rows * w.cols)));
         }
         Ok(w)
     }
@@ -67,9 +62,8 @@ impl TensorMap {
 pub fn upload_tensor(gpu: &GpuDevice, info: &TensorInfo, bytes: &[u8]) -> Result<GpuWeight> {
     let cols = *info.dims.first().ok_or_else(|| NavajaError::format(format!("tensor {:?} has no dims", info.name)))?;
     let rows: u64 = info.dims[1..].iter().product();
-    let as_usize = |v: u64| {
-        usize::try_from(v).map_err(|_| NavajaError::format(format!("tensor {:?} is too large", info.name)))
-    };
+    let as_usize =
+        |v: u64| usize::try_from(v).map_err(|_| NavajaError::format(format!("tensor {:?} is too large", info.name)));
     if info.dims.len() == 1 && info.ty != GgmlType::F32 {
         // Vectors (norm weights, biases) are read as plain f32 by the kernels;
         // they are tiny, so an f16 or quantized one is expanded here.
