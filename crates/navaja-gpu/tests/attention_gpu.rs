@@ -3,25 +3,14 @@
 //! 40/64/128/256, key counts that are not multiples of the tile, and the
 //! split (flash-decoding) path. No adapter is a failure, never a skip.
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use navaja_core::ops::attention::{AttentionShape, attention_ref};
 use navaja_gpu::ops::attention::{Attention, attention};
-use navaja_gpu::{DeviceOptions, GpuDevice};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
-fn gpu() -> &'static GpuDevice {
-    static GPU: OnceLock<GpuDevice> = OnceLock::new();
-    GPU.get_or_init(|| {
-        pollster::block_on(GpuDevice::new(&DeviceOptions::from_env())).unwrap_or_else(|e| {
-            panic!(
-                "no GPU adapter for the GPU tests: {e}\n\
-                 Run `make test` (it installs lavapipe), or set NAVAJA_ADAPTER to an adapter `navaja devices` lists."
-            )
-        })
-    })
-}
+mod common;
+use common::gpu;
 
 fn random_vec(rng: &mut StdRng, len: usize, scale: f32) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-scale..scale)).collect()

@@ -4,8 +4,6 @@
 //!
 //! No adapter is a failure, never a skip.
 
-use std::sync::{Arc, OnceLock};
-
 use navaja_core::NavajaError;
 use navaja_core::model::Architecture;
 use navaja_core::quant::GgmlType;
@@ -14,17 +12,9 @@ use navaja_core::testing::{TinyDecoder, tiny_decoder_gguf};
 use navaja_gpu::generation::GenerateOptions;
 use navaja_gpu::model::load_decoder_gguf;
 use navaja_gpu::session::{Pick, Session, SessionOptions};
-use navaja_gpu::{DeviceOptions, GpuDevice};
 
-fn gpu() -> Arc<GpuDevice> {
-    static GPU: OnceLock<Arc<GpuDevice>> = OnceLock::new();
-    GPU.get_or_init(|| {
-        Arc::new(pollster::block_on(GpuDevice::new(&DeviceOptions::from_env())).unwrap_or_else(|e| {
-            panic!("no GPU adapter for the GPU tests: {e}\nRun `make test` (it installs lavapipe).")
-        }))
-    })
-    .clone()
-}
+mod common;
+use common::gpu;
 
 fn tiny(architecture: Architecture, weight_type: GgmlType, seed: u64) -> TinyDecoder {
     let k_quant = matches!(weight_type, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K);
@@ -42,7 +32,7 @@ fn tiny(architecture: Architecture, weight_type: GgmlType, seed: u64) -> TinyDec
 }
 
 fn session(file: &[u8], opts: &SessionOptions) -> Session {
-    let gpu = gpu();
+    let gpu = gpu().clone();
     let loaded = load_decoder_gguf(&gpu, file).unwrap();
     pollster::block_on(Session::new(gpu, loaded.model, opts)).unwrap()
 }
@@ -136,7 +126,7 @@ fn greedy_generation_matches_the_cpu_reference() {
         want.push(next);
         last = cs.forward(&[next]).unwrap().pop().unwrap();
     }
-    let gpu = gpu();
+    let gpu = gpu().clone();
     let loaded = load_decoder_gguf(&gpu, &file).unwrap();
     let mut s = pollster::block_on(Session::new(gpu, loaded.model.clone(), &SessionOptions::default())).unwrap();
     let opts = GenerateOptions {
@@ -178,7 +168,7 @@ fn bad_input_gives_typed_errors_and_the_session_stays_usable() {
     assert_eq!(s.tokens(), &[1, 2, 3]);
 
     // A context longer than the model's is refused up front.
-    let gpu = gpu();
+    let gpu = gpu().clone();
     let loaded = load_decoder_gguf(&gpu, &file).unwrap();
     let opts = SessionOptions { context_length: 1 << 30, ..SessionOptions::default() };
     let err = pollster::block_on(Session::new(gpu.clone(), loaded.model, &opts)).err().unwrap();
@@ -197,7 +187,7 @@ fn chat_follow_ups_reuse_the_cached_conversation() {
     use navaja_gpu::generation::Chat;
 
     let file = tiny_decoder_gguf(&tiny(Architecture::Llama, GgmlType::Q8_0, 21)).unwrap();
-    let gpu = gpu();
+    let gpu = gpu().clone();
     let loaded = load_decoder_gguf(&gpu, &file).unwrap();
     let template = ChatTemplate::new(
         "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}",
@@ -227,7 +217,7 @@ fn chat_follow_ups_reuse_the_cached_conversation() {
 fn seeded_sampling_reproduces_and_logit_bias_bans_a_token() {
     use navaja_core::generate::SamplingConfig;
     let file = tiny_decoder_gguf(&tiny(Architecture::Llama, GgmlType::Q4_0, 8)).unwrap();
-    let gpu = gpu();
+    let gpu = gpu().clone();
     let loaded = load_decoder_gguf(&gpu, &file).unwrap();
     let mut s = pollster::block_on(Session::new(gpu, loaded.model.clone(), &SessionOptions::default())).unwrap();
     let run = |s: &mut Session, sampling: SamplingConfig| {

@@ -1,26 +1,14 @@
 //! GLU activations and the residual add on a real wgpu adapter (lavapipe on
 //! CI) against the CPU reference. No adapter is a failure, never a skip.
 
-use std::sync::OnceLock;
-
 use navaja_core::model::Activation;
 use navaja_core::ops::glu::glu_ref;
 use navaja_gpu::ops::add::{Add, add};
 use navaja_gpu::ops::glu::{Glu, glu};
-use navaja_gpu::{DeviceOptions, GpuDevice};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
-fn gpu() -> &'static GpuDevice {
-    static GPU: OnceLock<GpuDevice> = OnceLock::new();
-    GPU.get_or_init(|| {
-        pollster::block_on(GpuDevice::new(&DeviceOptions::from_env())).unwrap_or_else(|e| {
-            panic!(
-                "no GPU adapter for the GPU tests: {e}\n\
-                 Run `make test` (it installs lavapipe), or set NAVAJA_ADAPTER to an adapter `navaja devices` lists."
-            )
-        })
-    })
-}
+mod common;
+use common::gpu;
 
 fn random_vec(rng: &mut StdRng, len: usize, scale: f32) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-scale..scale)).collect()

@@ -3,27 +3,15 @@
 //!
 //! No adapter is a failure, never a skip.
 
-use std::sync::OnceLock;
-
 use navaja_core::ops::embedding::embedding_ref;
 use navaja_core::quant::GgmlType;
 use navaja_core::quant::gpu_layout::{GPU_WEIGHT_TYPES, ggml_f16_field_offsets};
 use navaja_gpu::ops::embedding::{EmbeddingGather, embedding};
-use navaja_gpu::{DeviceOptions, GpuDevice};
 use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 use wgpu::util::DeviceExt;
 
-fn gpu() -> &'static GpuDevice {
-    static GPU: OnceLock<GpuDevice> = OnceLock::new();
-    GPU.get_or_init(|| {
-        pollster::block_on(GpuDevice::new(&DeviceOptions::from_env())).unwrap_or_else(|e| {
-            panic!(
-                "no GPU adapter for the GPU tests: {e}\n\
-                 Run `make test` (it installs lavapipe), or set NAVAJA_ADAPTER to an adapter `navaja devices` lists."
-            )
-        })
-    })
-}
+mod common;
+use common::gpu;
 
 /// f16 bits of a random finite value with |v| in [2^(e_lo - 15), 2^(e_hi - 14)).
 fn random_f16(rng: &mut StdRng, e_lo: u16, e_hi: u16) -> [u8; 2] {

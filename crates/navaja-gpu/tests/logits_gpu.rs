@@ -3,7 +3,6 @@
 //! maxima, NaN and infinities, k from 1 to MAX_TOP_K. No adapter is a
 //! failure, never a skip.
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use navaja_core::ops::logits::{TopKResult, logit_adjust_ref, top_k_ref};
@@ -11,20 +10,10 @@ use navaja_gpu::ops::logits::{
     LogitAdjust, MAX_TOP_K, TopK, adjustment_bytes, decode_top_k, logit_adjust, top_k, top_k_out_words,
     top_k_scratch_bytes,
 };
-use navaja_gpu::{DeviceOptions, GpuDevice};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
-fn gpu() -> &'static GpuDevice {
-    static GPU: OnceLock<GpuDevice> = OnceLock::new();
-    GPU.get_or_init(|| {
-        pollster::block_on(GpuDevice::new(&DeviceOptions::from_env())).unwrap_or_else(|e| {
-            panic!(
-                "no GPU adapter for the GPU tests: {e}\n\
-                 Run `make test` (it installs lavapipe), or set NAVAJA_ADAPTER to an adapter `navaja devices` lists."
-            )
-        })
-    })
-}
+mod common;
+use common::gpu;
 
 /// Logits on a grid of quarters, so ties (and -0.0 / 0.0) are common.
 fn tied_logits(rng: &mut StdRng, len: usize) -> Vec<f32> {

@@ -10,11 +10,18 @@
 //! independent numpy forward pass of SmolLM2-135M and the greedy text of
 //! Gemma 3 270M (tests/reference_forward.rs).
 //!
-//! ```ignore
+//! ```
+//! use navaja_core::reference::CpuModel;
+//! use navaja_core::testing::{TinyDecoder, tiny_decoder_gguf};
+//!
+//! let bytes = tiny_decoder_gguf(&TinyDecoder::default())?;
 //! let model = CpuModel::from_gguf(&bytes)?;
 //! let mut session = model.session();
-//! let prompt_logits = session.forward(&prompt)?; // one row per prompt token
-//! let next_logits = session.forward(&[next])?;   // continues from the cache
+//! let prompt_logits = session.forward(&[1, 2, 3])?; // one row per prompt token
+//! let next_logits = session.forward(&[4])?; // continues from the cache
+//! assert_eq!(prompt_logits.len(), 3);
+//! assert_eq!(next_logits[0].len(), model.spec().vocab_size);
+//! # Ok::<(), navaja_core::NavajaError>(())
 //! ```
 
 mod math;

@@ -13,7 +13,7 @@ use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
 use crate::kernels::{Kernel, KernelVariant};
-use crate::ops::add::{check_span, dispatch, submit_scoped};
+use crate::ops::support::{check_span, dispatch, submit_scoped};
 
 /// One pass over the keys for a tile of query rows (see the shader's header).
 pub const ATTENTION: Kernel = Kernel {

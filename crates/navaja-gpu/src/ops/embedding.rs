@@ -10,6 +10,7 @@ use wgpu::util::DeviceExt;
 use crate::GpuDevice;
 use crate::kernels::{Kernel, KernelVariant};
 use crate::ops::matmul::{prefix_binding, shader};
+use crate::ops::support::submit_scoped;
 use crate::weights::GpuWeight;
 
 /// The gather kernel of one table type.
@@ -161,29 +162,18 @@ pub async fn embedding(gpu: &GpuDevice, table: &GpuWeight, ids: &[u32], scale: f
     gpu.check_health()?;
     gpu.check_binding_size("embedding y", y_len as u64 * 4)?;
 
-    let oom_scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let validation_scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let encoded = (|| {
+    let encoded = submit_scoped(gpu, |encoder| {
         let ids_buf = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("embedding ids"),
             contents: bytemuck::cast_slice(ids),
             usage: wgpu::BufferUsages::STORAGE,
         });
         let y_buf = gpu.output_f32("embedding y", y_len)?;
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
         EmbeddingGather { table, ids: &ids_buf, ids_offset: 0, n, y: &y_buf, y_offset: 0, scale }
-            .encode(gpu, &mut encoder)?;
-        gpu.queue.submit([encoder.finish()]);
-        Ok::<_, NavajaError>(y_buf)
-    })();
-    let validation = validation_scope.pop().await;
-    let oom = oom_scope.pop().await;
-    if let Some(e) = oom {
-        return Err(NavajaError::OutOfMemory(e.to_string()));
-    }
-    if let Some(e) = validation {
-        return Err(NavajaError::Gpu(e.to_string()));
-    }
+            .encode(gpu, encoder)?;
+        Ok(y_buf)
+    })
+    .await;
     let y = gpu.read_f32(&encoded?, y_len).await?;
     gpu.check_health()?;
     Ok(y)

@@ -8,7 +8,7 @@ use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
 use crate::kernels::{Kernel, KernelVariant};
-use crate::ops::add::{check_span, dispatch, submit_scoped, upload_rw};
+use crate::ops::support::{check_span, dispatch, submit_scoped, upload_rw};
 
 /// `gate = act(gate) * up`; `ACT` picks the activation (0 SiLU, 1 GELU tanh, 2 GELU erf).
 pub const GLU: Kernel =

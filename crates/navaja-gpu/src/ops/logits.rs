@@ -22,7 +22,7 @@ use wgpu::util::DeviceExt;
 
 use crate::GpuDevice;
 use crate::kernels::{Kernel, KernelVariant};
-use crate::ops::add::{check_span, dispatch, submit_scoped, upload_rw};
+use crate::ops::support::{check_span, dispatch, submit_scoped, upload_rw};
 
 /// The largest `k` [`TopK`] supports.
 pub const MAX_TOP_K: u32 = navaja_core::ops::logits::MAX_TOP_K as u32;

@@ -15,6 +15,7 @@ use wgpu::util::DeviceExt;
 
 use crate::GpuDevice;
 use crate::kernels::{Kernel, KernelVariant};
+use crate::ops::support::submit_scoped;
 use crate::weights::GpuWeight;
 
 /// A kernel source: the files of `shaders/` concatenated, in order.
@@ -521,9 +522,7 @@ pub async fn matmul(
     gpu.check_health()?;
     gpu.check_binding_size("matmul y", y_len as u64 * 4)?;
 
-    let oom_scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let validation_scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let encoded = (|| {
+    let encoded = submit_scoped(gpu, |encoder| {
         let x_buf = gpu.upload_f32("matmul x", x)?;
         let bias_buf = bias.map(|b| gpu.upload_f32("matmul bias", b)).transpose()?;
         let y_buf = match y_init {
@@ -534,7 +533,6 @@ pub async fn matmul(
             }),
             None => gpu.output_f32("matmul y", y_len)?,
         };
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
         Matmul {
             weight,
             x: &x_buf,
@@ -545,18 +543,10 @@ pub async fn matmul(
             bias: bias_buf.as_ref(),
             accumulate: y_init.is_some(),
         }
-        .encode(gpu, &mut encoder)?;
-        gpu.queue.submit([encoder.finish()]);
-        Ok::<_, NavajaError>(y_buf)
-    })();
-    let validation = validation_scope.pop().await;
-    let oom = oom_scope.pop().await;
-    if let Some(e) = oom {
-        return Err(NavajaError::OutOfMemory(e.to_string()));
-    }
-    if let Some(e) = validation {
-        return Err(NavajaError::Gpu(e.to_string()));
-    }
+        .encode(gpu, encoder)?;
+        Ok(y_buf)
+    })
+    .await;
     let y = gpu.read_f32(&encoded?, y_len).await?;
     gpu.check_health()?;
     Ok(y)

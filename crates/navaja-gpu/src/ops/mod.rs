@@ -2,6 +2,7 @@
 //! name and a test in `tests/` that compares the two on random data.
 
 pub mod rms_norm;
+pub(crate) mod support;
 
 // section: matmul
 pub mod bandwidth;

@@ -6,6 +6,7 @@ use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
 use crate::kernels::{KernelVariant, RMS_NORM};
+use crate::ops::support::submit_scoped;
 
 /// Mirrors `struct Params` in shaders/rms_norm.wgsl.
 #[repr(C)]
@@ -68,25 +69,14 @@ pub async fn rms_norm(gpu: &GpuDevice, x: &[f32], weight: &[f32], eps: f32) -> R
 
     // Errors from here on (out of memory, validation) are caught by the
     // scopes and returned, instead of reaching the uncaptured handler.
-    let oom_scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let validation_scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let encoded = (|| {
+    let encoded = submit_scoped(gpu, |encoder| {
         let x_buf = gpu.upload_f32("rms_norm x", x)?;
         let w_buf = gpu.upload_f32("rms_norm weight", weight)?;
         let y_buf = gpu.output_f32("rms_norm y", x.len())?;
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        RmsNorm { x: &x_buf, weight: &w_buf, y: &y_buf, rows, cols, eps }.encode(gpu, &mut encoder)?;
-        gpu.queue.submit([encoder.finish()]);
-        Ok::<_, NavajaError>(y_buf)
-    })();
-    let validation = validation_scope.pop().await;
-    let oom = oom_scope.pop().await;
-    if let Some(e) = oom {
-        return Err(NavajaError::OutOfMemory(e.to_string()));
-    }
-    if let Some(e) = validation {
-        return Err(NavajaError::Gpu(e.to_string()));
-    }
+        RmsNorm { x: &x_buf, weight: &w_buf, y: &y_buf, rows, cols, eps }.encode(gpu, encoder)?;
+        Ok(y_buf)
+    })
+    .await;
     let y = gpu.read_f32(&encoded?, x.len()).await?;
     gpu.check_health()?;
     Ok(y)

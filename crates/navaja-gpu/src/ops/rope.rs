@@ -11,7 +11,7 @@ use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
 use crate::kernels::{Kernel, KernelVariant};
-use crate::ops::add::{check_span, dispatch, submit_scoped, upload_rw};
+use crate::ops::support::{check_span, dispatch, submit_scoped, upload_rw};
 
 /// RoPE in place, one invocation per pair.
 pub const ROPE: Kernel =
