@@ -98,6 +98,24 @@ impl GpuDevice {
         }))
     }
 
+    /// A storage buffer of at least `bytes` for intermediate results that live
+    /// within one op (written by one dispatch, read by the next). One buffer
+    /// per label and size is kept and handed out again, so that re-encoding a
+    /// decode step allocates nothing: the queue orders every use of it.
+    pub fn reusable_scratch(&self, label: &'static str, bytes: u64) -> Result<wgpu::Buffer> {
+        self.check_binding_size(label, bytes)?;
+        let mut map = self.scratch_buffers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(buffer) = map.get(&(label, bytes)) {
+            return Ok(buffer.clone());
+        }
+        if map.len() >= MAX_CONSTANT_BUFFERS {
+            map.clear();
+        }
+        let buffer = self.storage(label, bytes)?;
+        map.insert((label, bytes), buffer.clone());
+        Ok(buffer)
+    }
+
     /// A buffer the host maps to read results that a command buffer copied into it.
     pub fn staging(&self, label: &str, bytes: u64) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {

@@ -150,6 +150,8 @@ pub struct GpuDevice {
     /// Read-only buffers by content (op parameters, small tables), so that a
     /// decode step re-encoding the same ops allocates nothing new.
     pub(crate) constant_buffers: crate::buffers::ConstantBuffers,
+    /// Per-op intermediate buffers by (label, size); see `GpuDevice::reusable_scratch`.
+    pub(crate) scratch_buffers: Mutex<std::collections::HashMap<(&'static str, u64), wgpu::Buffer>>,
     health: Arc<Mutex<Health>>,
 }
 
@@ -208,6 +210,7 @@ impl GpuDevice {
             subgroups: device.features().contains(wgpu::Features::SUBGROUP),
             kernels: KernelRegistry::new(&limits),
             constant_buffers: Default::default(),
+            scratch_buffers: Default::default(),
             adapter: summary,
             limits,
             device,

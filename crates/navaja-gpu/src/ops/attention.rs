@@ -290,13 +290,7 @@ impl Attention<'_> {
         // Flash-decoding: (acc, max, sum) of every split, then the combine pass.
         let q_rows = n_rows * self.n_kv_heads; // n_tokens * n_heads
         let partial_bytes = u64::from(q_rows) * u64::from(plan.splits) * u64::from(d + 2) * 4;
-        gpu.check_binding_size("attention split partials", partial_bytes)?;
-        let partials = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("attention split partials"),
-            size: partial_bytes,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
+        let partials = gpu.reusable_scratch("attention split partials", partial_bytes)?;
         dispatch(
             gpu,
             encoder,
