@@ -17,7 +17,7 @@ pub mod safetensors;
 pub mod tokenizer;
 
 pub use error::{NavajaError, Result};
-// section: generation
+// Generation and its test oracles.
 /// Token sampling, logit penalties and stop strings for generation.
 pub mod generate;
 /// A plain CPU forward pass of the decoder models: the oracle of the GPU engine.

@@ -23,7 +23,7 @@ pub const RMS_NORM: Kernel =
     Kernel { name: "rms_norm", wgsl: include_str!("../../../shaders/rms_norm.wgsl"), constants: &[("WG", 256)] };
 
 // --- matmul, embedding gather and quantized layouts (kernels defined in ops/matmul.rs, ops/embedding.rs) ---
-// (section: matmul)
+
 pub use crate::ops::bandwidth::READ_BANDWIDTH;
 pub use crate::ops::embedding::{
     EMBEDDING_F16, EMBEDDING_F32, EMBEDDING_Q4_0, EMBEDDING_Q4_1, EMBEDDING_Q4_K, EMBEDDING_Q5_0, EMBEDDING_Q5_K,
@@ -37,7 +37,7 @@ pub use crate::ops::matmul::{
 };
 
 // --- rope, attention, glu, add, logits (kernels defined in their ops/ modules) ---
-// (section: attention)
+
 pub use crate::ops::add::ADD;
 pub use crate::ops::attention::{ATTENTION, ATTENTION_COMBINE};
 pub use crate::ops::glu::GLU;
@@ -49,7 +49,7 @@ pub use crate::ops::rope::ROPE;
 /// Every kernel, so tests can validate each one without a device.
 pub const ALL_KERNELS: &[Kernel] = &[
     RMS_NORM,
-    // section: matmul kernels
+    // quantized matrix products, embedding gather, read bandwidth
     MATVEC_F32,
     MATVEC_F16,
     MATVEC_Q4_0,
@@ -87,7 +87,7 @@ pub const ALL_KERNELS: &[Kernel] = &[
     EMBEDDING_Q5_K,
     EMBEDDING_Q6_K,
     READ_BANDWIDTH,
-    // section: attention kernels
+    // RoPE, attention, GLU, add, logits
     ROPE,
     ATTENTION,
     ATTENTION_COMBINE,

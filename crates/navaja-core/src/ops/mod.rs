@@ -6,10 +6,10 @@
 pub mod rms_norm;
 
 pub use rms_norm::rms_norm;
-// section: matmul
+// Quantized matrix products and embedding gather.
 pub mod embedding;
 pub mod matmul;
-// section: attention
+// The rest of a decoder step: RoPE, attention, GLU, add, logits.
 pub mod attention;
 pub mod glu;
 pub mod logits;

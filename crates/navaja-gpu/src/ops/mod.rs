@@ -4,11 +4,11 @@
 pub mod rms_norm;
 pub(crate) mod support;
 
-// section: matmul
+// Quantized matrix products, embedding gather, read bandwidth.
 pub mod bandwidth;
 pub mod embedding;
 pub mod matmul;
-// section: attention
+// The rest of a decoder step: RoPE, attention, GLU, add, logits.
 pub mod add;
 pub mod attention;
 pub mod glu;
