@@ -22,15 +22,26 @@
 // are more invocations than vec4 columns; the parts are summed once, after
 // the last tile.
 //
+// The cache holds words of any KV type (KV: 0 f32, 1 f16, 2 q8, 3 q4; the
+// layouts of crates/navaja-core/src/quant/kv.rs). Tiles are dequantized as
+// they are loaded into workgroup memory, 4 values per read: the quantized
+// cache is never copied out in another form.
+//
+// Keys are addressed by position; a position's row is in slot(pos), which
+// is the position itself, or in a ring cache (ring_len > 0) the first `sink`
+// positions in place and the rest cycling through ring_len slots. A row
+// then sees the keys of its window plus the sink (attention-sink sliding
+// window). The keys a tile sees are walked as one virtual range: the sink
+// positions below the window first, then the window.
+//
 // Prepended: WG, D (head_dim), BR, BC, NS, JP, SPLIT, RED (size of the
-// score reduction array: WG when NS > 1, else 1). K and V are read only
-// through load_k / load_v, so quantized caches can swap them.
+// score reduction array: WG when NS > 1, else 1), KV.
 
 struct Params {
     n_rows: u32,    // n_tokens * group: query rows per kv head
     n_heads: u32,
     group: u32,     // query heads per kv head
-    kv_stride: u32, // f32 per cache row: n_kv_heads * D
+    row_words: u32, // u32 words per cache row (n_kv_heads * D values)
     q_offset: u32,
     out_offset: u32,
     start_pos: u32,
@@ -40,14 +51,14 @@ struct Params {
     n_splits: u32,
     split_len: u32, // keys per split, a multiple of BC
     scale: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    n_blocks: u32, // 32-value blocks per cache row (q8, q4)
+    sink: u32,     // positions always kept and always visible
+    ring_len: u32, // 0: slot = position; else slots after the sink form a ring
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(2) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(1) var<storage, read> k_cache: array<u32>;
+@group(0) @binding(2) var<storage, read> v_cache: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
@@ -65,44 +76,79 @@ var<workgroup> red_sh: array<f32, RED>;
 var<workgroup> m_sh: array<f32, BR>;
 var<workgroup> alpha_sh: array<f32, BR>;
 
-fn load_k(row: u32, col: u32) -> f32 {
-    return k_cache[row * p.kv_stride + col];
+fn slot(pos: u32) -> u32 {
+    if (p.ring_len == 0u || pos < p.sink) {
+        return pos;
+    }
+    return p.sink + (pos - p.sink) % p.ring_len;
 }
 
-fn load_v(row: u32, col: u32) -> f32 {
-    return v_cache[row * p.kv_stride + col];
+// Word i of the cache row of `pos`, from K (which = 0) or V.
+fn cache_word(which: u32, pos: u32, i: u32) -> u32 {
+    let at = slot(pos) * p.row_words + i;
+    if (which == 0u) {
+        return k_cache[at];
+    }
+    return v_cache[at];
 }
 
-// Dims d..d+3 of a K row (cache column `col` + d), zero past D.
-fn k_vec(row: u32, col: u32, d: u32) -> vec4<f32> {
+// The signed bytes of a word, as numbers.
+fn bytes_i8(w: u32) -> vec4<f32> {
+    let b = bitcast<vec4<i32>>(vec4<u32>(w << 24u, w << 16u, w << 8u, w));
+    return vec4<f32>(b >> vec4<u32>(24u));
+}
+
+// Values i..i+3 of the row of `pos` (i a multiple of 4 unless KV is f32), zero past `lim`.
+fn cache_vec(which: u32, pos: u32, i: u32, lim: u32) -> vec4<f32> {
+    if (KV == 1u) {
+        let w = i / 2u;
+        return vec4<f32>(unpack2x16float(cache_word(which, pos, w)), unpack2x16float(cache_word(which, pos, w + 1u)));
+    }
+    if (KV == 2u) {
+        let b = i / 32u;
+        let d = unpack2x16float(cache_word(which, pos, 8u * p.n_blocks + b / 2u))[b % 2u];
+        return d * bytes_i8(cache_word(which, pos, i / 4u));
+    }
+    if (KV == 3u) {
+        let b = i / 32u;
+        let dm = unpack2x16float(cache_word(which, pos, 4u * p.n_blocks + b));
+        let nibbles = cache_word(which, pos, i / 8u) >> (4u * (i % 8u));
+        let q = (vec4<u32>(nibbles) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(0xfu);
+        return dm.x * vec4<f32>(q) + dm.y;
+    }
     var v = vec4<f32>(0.0);
-    for (var i = 0u; i < 4u; i++) {
-        if (D % 4u == 0u || d + i < D) {
-            v[i] = load_k(row, col + d + i);
+    for (var c = 0u; c < 4u; c++) {
+        if (D % 4u == 0u || i + c < lim) {
+            v[c] = bitcast<f32>(cache_word(which, pos, i + c));
         }
     }
     return v;
 }
 
-fn v_vec(row: u32, col: u32, d: u32) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
-    for (var i = 0u; i < 4u; i++) {
-        if (D % 4u == 0u || d + i < D) {
-            v[i] = load_v(row, col + d + i);
-        }
-    }
-    return v;
+// Dims d..d+3 of the key (value) at `pos` of the kv head whose row columns start at `col`.
+fn k_vec(pos: u32, col: u32, d: u32) -> vec4<f32> {
+    return cache_vec(0u, pos, col + d, col + D);
 }
 
-// The score of tile row `row` against key `key`, or MASKED when the row may not see it.
-fn visible_score(row: u32, key: u32, end: u32, dot: f32) -> f32 {
+fn v_vec(pos: u32, col: u32, d: u32) -> vec4<f32> {
+    return cache_vec(1u, pos, col + d, col + D);
+}
+
+// The position of virtual key v of a tile: the sink keys below the window, then the window.
+fn key_pos(v: u32, lo: u32, n_sink: u32) -> u32 {
+    return select(lo + v - n_sink, v, v < n_sink);
+}
+
+// The score of tile row `row` against the key at `key` (virtual index `v`),
+// or MASKED when the row may not see it.
+fn visible_score(row: u32, v: u32, key: u32, end: u32, dot: f32) -> f32 {
     let pos = p.start_pos + row / p.group;
-    var ok = row < p.n_rows && key < end;
+    var ok = row < p.n_rows && v < end;
     if (p.causal != 0u) {
         ok = ok && key <= pos;
     }
     if (p.window != 0u) {
-        ok = ok && key + p.window > pos;
+        ok = ok && (key + p.window > pos || key < p.sink);
     }
     return select(MASKED, dot, ok);
 }
@@ -124,8 +170,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (p.causal != 0u) {
         hi = last_pos + 1u;
     }
-    let begin = lo + split * p.split_len;
-    let end = min(hi, begin + p.split_len);
+    // Sink keys below the window come first in the virtual range.
+    var n_sink = 0u;
+    if (p.window != 0u) {
+        n_sink = min(p.sink, lo);
+    }
+    let begin = split * p.split_len;
+    let end = min(n_sink + hi - lo, begin + p.split_len);
 
     for (var e = lid; e < BR * D4; e += WG) {
         let row = row0 + e / D4;
@@ -156,10 +207,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var k0 = begin; k0 < end; k0 += BC) {
         workgroupBarrier(); // q_sh ready; the previous tile's readers are done
         for (var e = lid; e < BC * D4; e += WG) {
-            let key = k0 + e / D4;
+            let vk = k0 + e / D4;
             var v = vec4<f32>(0.0);
-            if (key < end) {
-                v = k_vec(key, kv_col, 4u * (e % D4));
+            if (vk < end) {
+                v = k_vec(key_pos(vk, lo, n_sink), kv_col, 4u * (e % D4));
             }
             kv_sh[(e / D4) * KS4 + e % D4] = v;
         }
@@ -174,7 +225,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 dot_part += dot(q_sh[r * D4 + d4], kv_sh[j * KS4 + d4]);
             }
             if (NS == 1u) {
-                s_sh[sc] = visible_score(row0 + r, k0 + j, end, dot_part);
+                s_sh[sc] = visible_score(row0 + r, k0 + j, key_pos(k0 + j, lo, n_sink), end, dot_part);
             } else {
                 red_sh[e] = dot_part;
             }
@@ -186,7 +237,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 for (var i = 0u; i < NS; i++) {
                     total += red_sh[sc * NS + i];
                 }
-                s_sh[sc] = visible_score(row0 + sc / BC, k0 + sc % BC, end, total);
+                let vk = k0 + sc % BC;
+                s_sh[sc] = visible_score(row0 + sc / BC, vk, key_pos(vk, lo, n_sink), end, total);
             }
         }
         workgroupBarrier();
@@ -207,10 +259,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             s_sh[e] = select(exp(s - m_sh[e / BC]), 0.0, s <= MASKED);
         }
         for (var e = lid; e < BC * D4; e += WG) {
-            let key = k0 + e / D4;
+            let vk = k0 + e / D4;
             var v = vec4<f32>(0.0);
-            if (key < end) {
-                v = v_vec(key, kv_col, 4u * (e % D4));
+            if (vk < end) {
+                v = v_vec(key_pos(vk, lo, n_sink), kv_col, 4u * (e % D4));
             }
             kv_sh[(e / D4) * KS4 + e % D4] = v;
         }

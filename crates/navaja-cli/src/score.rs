@@ -43,7 +43,7 @@ pub fn run(a: &ScoreArgs<'_>) -> Result<()> {
     if ids.len() < 2 {
         return Err(NavajaError::invalid("scoring needs at least 2 tokens"));
     }
-    let opts = SessionOptions { context_length: ids.len(), max_batch: 64, logit_rows: 64 };
+    let opts = SessionOptions { context_length: ids.len(), max_batch: 64, logit_rows: 64, ..SessionOptions::default() };
     let mut session = runtime::session(&gpu, &loaded, &opts)?;
     let rows = pollster::block_on(session.logits_all(&ids))?;
     let mut argmax = Vec::with_capacity(rows.len());

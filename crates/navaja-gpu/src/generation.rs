@@ -99,8 +99,7 @@ impl Session {
         // Reuse the cached prefix; at least the last prompt token must run to
         // give the logits of the first new token.
         let common = self.tokens().iter().zip(prompt).take_while(|(a, b)| a == b).count();
-        let reuse = common.min(prompt.len() - 1);
-        self.truncate(reuse);
+        let reuse = self.truncate(common.min(prompt.len() - 1));
         let to_prefill = &prompt[reuse..];
         if self.tokens().len() + to_prefill.len() + 1 > self.capacity() {
             return Err(NavajaError::ContextOverflow(format!(

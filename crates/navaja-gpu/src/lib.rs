@@ -15,6 +15,7 @@ pub mod buffers;
 pub mod device;
 pub mod generation;
 pub mod kernels;
+pub mod kv_cache;
 pub mod model;
 pub mod ops;
 pub mod session;

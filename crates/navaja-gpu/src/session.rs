@@ -11,9 +11,11 @@
 use std::sync::Arc;
 
 use navaja_core::ops::logits::TopKResult;
+use navaja_core::quant::kv::KvType;
 use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
+pub use crate::kv_cache::{KvCache, KvWindow};
 use crate::model::{Batch, DecoderModel, LogitRows};
 use crate::ops::logits::{
     LogitAdjust, MAX_TOP_K, TopK, adjustment_bytes, decode_top_k, top_k_out_words, top_k_scratch_bytes,
@@ -22,9 +24,17 @@ use crate::ops::logits::{
 /// Sizes a session plans its memory for.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
-    /// Most tokens the KV cache holds; 0: the model's context length, capped at
-    /// [`DEFAULT_CONTEXT`] so that a browser tab does not allocate gigabytes by default.
+    /// Most positions the conversation may reach; 0: the model's context
+    /// length, capped at [`DEFAULT_CONTEXT`] unless a `window` bounds the
+    /// cache, so that a browser tab does not allocate gigabytes by default.
     pub context_length: usize,
+    /// How keys and values are stored.
+    pub kv: KvType,
+    /// Keep only the first and the last positions (attention sink + sliding
+    /// window): memory stays bounded however long the conversation runs.
+    pub window: Option<KvWindow>,
+    /// Allocate the whole cache now instead of growing it as the conversation grows.
+    pub preallocate: bool,
     /// Most tokens one prefill step runs at once (longer prompts run in chunks).
     pub max_batch: usize,
     /// Most rows of logits one step can produce (scoring needs every row; generation one).
@@ -35,7 +45,14 @@ pub const DEFAULT_CONTEXT: usize = 4096;
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { context_length: 0, max_batch: 128, logit_rows: 1 }
+        SessionOptions {
+            context_length: 0,
+            kv: KvType::default(),
+            window: None,
+            preallocate: false,
+            max_batch: 128,
+            logit_rows: 1,
+        }
     }
 }
 
@@ -83,56 +100,6 @@ impl Scratch {
     }
 }
 
-/// Keys and values of every layer, f32, `capacity x kv_width` per layer.
-pub struct KvCache {
-    pub k: Vec<wgpu::Buffer>,
-    pub v: Vec<wgpu::Buffer>,
-    pub capacity: usize,
-    /// Values per position per layer (n_kv_heads x head_dim).
-    pub width: usize,
-}
-
-impl KvCache {
-    fn new(gpu: &GpuDevice, n_layers: usize, capacity: usize, width: usize) -> Result<KvCache> {
-        let bytes = (capacity * width * 4) as u64;
-        let mut k = Vec::with_capacity(n_layers);
-        let mut v = Vec::with_capacity(n_layers);
-        for layer in 0..n_layers {
-            k.push(gpu.storage(&format!("k cache {layer}"), bytes)?);
-            v.push(gpu.storage(&format!("v cache {layer}"), bytes)?);
-        }
-        Ok(KvCache { k, v, capacity, width })
-    }
-
-    /// Bytes of cache per token, all layers.
-    pub fn bytes_per_token(&self) -> u64 {
-        (self.k.len() * 2 * self.width * 4) as u64
-    }
-
-    /// Records the write of a batch's keys and values (`values` f32 each,
-    /// from the start of `k` and `v`) at position `start_pos` of `layer`.
-    pub fn write(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        layer: usize,
-        k: &wgpu::Buffer,
-        v: &wgpu::Buffer,
-        start_pos: u64,
-        values: u64,
-    ) -> Result<()> {
-        let offset = start_pos * self.width as u64 * 4;
-        if offset + values * 4 > (self.capacity * self.width * 4) as u64 {
-            return Err(NavajaError::ContextOverflow(format!(
-                "the KV cache holds {} positions; writing past it",
-                self.capacity
-            )));
-        }
-        encoder.copy_buffer_to_buffer(k, 0, &self.k[layer], offset, values * 4);
-        encoder.copy_buffer_to_buffer(v, 0, &self.v[layer], offset, values * 4);
-        Ok(())
-    }
-}
-
 /// How the logits of the last token are reduced on the GPU.
 #[derive(Debug, Clone, Default)]
 pub struct Pick {
@@ -156,7 +123,10 @@ pub struct Session {
     model: Arc<dyn DecoderModel>,
     scratch: Scratch,
     kv: KvCache,
-    /// The tokens whose keys and values are in the cache, in order.
+    /// Most positions the conversation may reach.
+    capacity: usize,
+    /// The tokens of the conversation so far (position = index); their keys
+    /// and values are in the cache, or were, where a window forgot them.
     tokens: Vec<u32>,
     top_k_out: wgpu::Buffer,
     top_k_scratch: wgpu::Buffer,
@@ -170,6 +140,7 @@ impl Session {
     pub async fn new(gpu: Arc<GpuDevice>, model: Arc<dyn DecoderModel>, opts: &SessionOptions) -> Result<Session> {
         let spec = model.spec();
         let capacity = match opts.context_length {
+            0 if opts.window.is_some() => spec.context_length,
             0 => spec.context_length.min(DEFAULT_CONTEXT),
             n if n > spec.context_length => {
                 return Err(NavajaError::invalid(format!(
@@ -186,7 +157,8 @@ impl Session {
         let oom = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let planned = (|| {
             let scratch = Scratch::new(&gpu, model.as_ref(), opts.max_batch.min(capacity), opts.logit_rows)?;
-            let kv = KvCache::new(&gpu, spec.n_layers, capacity, spec.kv_width())?;
+            let max_batch = opts.max_batch.min(capacity);
+            let kv = KvCache::new(&gpu, spec, opts.kv, capacity, max_batch, opts.window, opts.preallocate)?;
             let out_bytes = top_k_out_words(MAX_TOP_K) * 4;
             let top_k_out = gpu.storage("top-k", out_bytes)?;
             let top_k_scratch = gpu.storage("top-k scratch", top_k_scratch_bytes(spec.vocab_size as u32, MAX_TOP_K))?;
@@ -197,7 +169,7 @@ impl Session {
             return Err(NavajaError::OutOfMemory(format!("allocating a session of {capacity} tokens: {e}")));
         }
         let (scratch, kv, top_k_out, top_k_scratch, top_k_staging) = planned?;
-        Ok(Session { gpu, model, scratch, kv, tokens: Vec::new(), top_k_out, top_k_scratch, top_k_staging })
+        Ok(Session { gpu, model, scratch, kv, capacity, tokens: Vec::new(), top_k_out, top_k_scratch, top_k_staging })
     }
 
     pub fn model(&self) -> &Arc<dyn DecoderModel> {
@@ -213,19 +185,30 @@ impl Session {
         &self.tokens
     }
 
-    /// Positions the cache can hold.
+    /// Most positions the conversation may reach.
     pub fn capacity(&self) -> usize {
-        self.kv.capacity
+        self.capacity
     }
 
+    pub fn kv(&self) -> &KvCache {
+        &self.kv
+    }
+
+    /// Bytes of KV cache each cached position costs.
     pub fn kv_bytes_per_token(&self) -> u64 {
         self.kv.bytes_per_token()
     }
 
     /// Forgets every token after the first `len`: the next step overwrites
-    /// their cache rows. This is how a chat reuses a shared prefix.
-    pub fn truncate(&mut self, len: usize) {
-        self.tokens.truncate(len);
+    /// their cache rows. This is how a chat reuses a shared prefix. Where a
+    /// window already forgot keys the continuation would need, fewer tokens
+    /// are kept; returns how many were.
+    pub fn truncate(&mut self, len: usize) -> usize {
+        let len = len.min(self.tokens.len());
+        let keep = self.kv.resumable_prefix(len as u32) as usize;
+        self.kv.truncate(keep as u32);
+        self.tokens.truncate(keep);
+        keep
     }
 
     fn check_ids(&self, ids: &[u32]) -> Result<()> {
@@ -233,12 +216,12 @@ impl Session {
         if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
             return Err(NavajaError::invalid(format!("token id {bad} is outside the vocabulary of {vocab}")));
         }
-        if self.tokens.len() + ids.len() > self.kv.capacity {
+        if self.tokens.len() + ids.len() > self.capacity {
             return Err(NavajaError::ContextOverflow(format!(
                 "{} tokens in the context plus {} new ones exceed the session's {} positions",
                 self.tokens.len(),
                 ids.len(),
-                self.kv.capacity
+                self.capacity
             )));
         }
         Ok(())
@@ -249,6 +232,17 @@ impl Session {
         self.gpu.queue.write_buffer(&self.scratch.ids, 0, bytemuck::cast_slice(ids));
         let batch = Batch { n_tokens: ids.len() as u32, start_pos: self.tokens.len() as u32, logits };
         self.model.encode_forward(&self.gpu, encoder, &self.scratch, &self.kv, batch)
+    }
+
+    /// Makes room in the cache for `n` more tokens (growing it if it grows).
+    async fn reserve(&mut self, n: usize) -> Result<()> {
+        self.kv.reserve(&self.gpu, (self.tokens.len() + n) as u32).await
+    }
+
+    /// The tokens of a step are in the cache: remember them.
+    fn push_tokens(&mut self, ids: &[u32]) {
+        self.tokens.extend_from_slice(ids);
+        self.kv.advance(self.tokens.len() as u32);
     }
 
     /// Runs `ids` through the model (in chunks of `max_batch`) and returns the
@@ -262,6 +256,7 @@ impl Session {
         }
         self.check_ids(ids)?;
         self.gpu.check_health()?;
+        self.reserve(ids.len()).await?;
         let chunks: Vec<&[u32]> = ids.chunks(self.scratch.max_batch).collect();
         let (last, rest) = chunks.split_last().expect("ids is not empty");
         for chunk in rest {
@@ -270,7 +265,7 @@ impl Session {
             // but the LM head of one row is cheap next to the layers.
             self.encode_batch(&mut encoder, chunk, LogitRows::Last)?;
             self.gpu.queue.submit([encoder.finish()]);
-            self.tokens.extend_from_slice(chunk);
+            self.push_tokens(chunk);
         }
 
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
@@ -300,14 +295,14 @@ impl Session {
         let out_bytes = top_k_out_words(pick.k) * 4;
         encoder.copy_buffer_to_buffer(&self.top_k_out, 0, &self.top_k_staging, 0, out_bytes);
         self.gpu.queue.submit([encoder.finish()]);
-        self.tokens.extend_from_slice(last);
+        self.push_tokens(last);
 
         let bytes = self.gpu.read_staging(&self.top_k_staging, out_bytes).await;
         let bytes = match bytes.and_then(|b| self.gpu.check_health().map(|_| b)) {
             Ok(b) => b,
             Err(e) => {
                 // The cache rows of this call are unreliable: forget them.
-                self.tokens.truncate(self.tokens.len() - ids.len());
+                self.truncate(self.tokens.len() - ids.len());
                 return Err(e);
             }
         };
@@ -323,13 +318,14 @@ impl Session {
         }
         self.check_ids(ids)?;
         self.gpu.check_health()?;
+        self.reserve(ids.len()).await?;
         let vocab = self.model.spec().vocab_size;
         let mut rows = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(self.scratch.max_batch.min(self.scratch.logit_rows)) {
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             self.encode_batch(&mut encoder, chunk, LogitRows::All)?;
             self.gpu.queue.submit([encoder.finish()]);
-            self.tokens.extend_from_slice(chunk);
+            self.push_tokens(chunk);
             let flat = self.gpu.read_f32(&self.scratch.logits, chunk.len() * vocab).await?;
             self.gpu.check_health()?;
             rows.extend(flat.chunks_exact(vocab).map(<[f32]>::to_vec));

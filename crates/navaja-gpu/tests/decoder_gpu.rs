@@ -52,7 +52,10 @@ fn check_against_cpu(architecture: Architecture, weight_type: GgmlType) {
     let cpu = CpuModel::from_gguf(&file).unwrap();
     let want = cpu.session().forward(&PROMPT).unwrap();
     // Prefill in chunks of 4 (3 chunks), every row's logits.
-    let mut s = session(&file, &SessionOptions { context_length: 64, max_batch: 4, logit_rows: 4 });
+    let mut s = session(
+        &file,
+        &SessionOptions { context_length: 64, max_batch: 4, logit_rows: 4, ..SessionOptions::default() },
+    );
     let got = pollster::block_on(s.logits_all(&PROMPT)).unwrap();
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         let d = max_rel_diff(g, w);

@@ -23,6 +23,8 @@ pub struct AttentionShape {
     pub causal: bool,
     /// 0: no window; else a query at `p` sees only keys `j` with `p - j < window`.
     pub window: usize,
+    /// With a window: keys `0..sink` stay visible to every query (attention sinks).
+    pub sink: usize,
 }
 
 impl AttentionShape {
@@ -59,7 +61,12 @@ impl AttentionShape {
         if !scale.is_finite() {
             return Err(NavajaError::invalid(format!("attention: scale must be finite, got {scale}")));
         }
-        Ok(AttentionShape { n_tokens, n_heads, n_kv_heads, head_dim, start_pos, causal, window })
+        Ok(AttentionShape { n_tokens, n_heads, n_kv_heads, head_dim, start_pos, causal, window, sink: 0 })
+    }
+
+    /// The same shape with the first `sink` positions visible through the window.
+    pub fn with_sink(self, sink: usize) -> AttentionShape {
+        AttentionShape { sink, ..self }
     }
 
     /// Keys in the cache: positions `0..kv_len`.
@@ -86,7 +93,7 @@ impl AttentionShape {
     pub fn sees(&self, pos: usize, key: usize) -> bool {
         let in_cache = key < self.kv_len();
         let causal_ok = !self.causal || key <= pos;
-        let window_ok = self.window == 0 || key + self.window > pos;
+        let window_ok = self.window == 0 || key + self.window > pos || key < self.sink;
         in_cache && causal_ok && window_ok
     }
 }
@@ -108,6 +115,18 @@ pub fn attention_ref(
     window: usize,
 ) -> Result<Vec<f32>> {
     let s = AttentionShape::new(n_tokens, n_heads, n_kv_heads, head_dim, start_pos, scale, causal, window)?;
+    attention_ref_shape(q, k_cache, v_cache, &s, scale)
+}
+
+/// [`attention_ref`] for a validated shape (which may carry a sink).
+pub fn attention_ref_shape(
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    s: &AttentionShape,
+    scale: f32,
+) -> Result<Vec<f32>> {
+    let (n_tokens, n_heads, start_pos) = (s.n_tokens, s.n_heads, s.start_pos);
     if q.len() != s.q_len() {
         return Err(NavajaError::invalid(format!("attention: q has {} values, expected {}", q.len(), s.q_len())));
     }
@@ -120,7 +139,7 @@ pub fn attention_ref(
             s.kv_len()
         )));
     }
-    let d = head_dim;
+    let d = s.head_dim;
     let mut out = vec![0.0f32; q.len()];
     let mut scores = Vec::with_capacity(s.kv_len());
     for t in 0..n_tokens {
@@ -172,6 +191,17 @@ mod tests {
         assert_eq!(full, vec![2.5, 2.5]);
         let windowed = attention_ref(&[0.0, 0.0], &k, &v, 2, 1, 1, 1, 2, 1.0, true, 2).unwrap();
         assert_eq!(windowed, vec![2.5, 3.5]);
+    }
+
+    #[test]
+    fn sink_keys_stay_visible_through_the_window() {
+        // Keys 0..6, window 2, sink 1: the query at 5 sees 0, 4 and 5.
+        let s = AttentionShape::new(1, 1, 1, 1, 5, 1.0, true, 2).unwrap().with_sink(1);
+        let seen: Vec<usize> = (0..6).filter(|&k| s.sees(5, k)).collect();
+        assert_eq!(seen, vec![0, 4, 5]);
+        let v = [3.0, 100.0, 100.0, 100.0, 6.0, 9.0];
+        let out = attention_ref_shape(&[0.0], &[0.0; 6], &v, &s, 1.0).unwrap();
+        assert_eq!(out, vec![6.0]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod dequant;
 pub mod gpu_layout;
 mod kquants;
+pub mod kv;
 mod legacy;
 pub mod types;
 

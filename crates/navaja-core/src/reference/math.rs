@@ -192,6 +192,12 @@ pub(crate) fn visible(pos: usize, window: Option<usize>) -> std::ops::Range<usiz
     lo..pos + 1
 }
 
+/// [`visible`] plus, below the window, the first `sink` positions (attention sinks).
+pub(crate) fn visible_with_sink(pos: usize, window: Option<usize>, sink: usize) -> Vec<usize> {
+    let window = visible(pos, window);
+    (0..sink.min(window.start)).chain(window).collect()
+}
+
 /// One query head against the cached keys and values of positions `keys`
 /// (`k`, `v`: rows of `stride` values, this head's slice starting at
 /// `offset`): softmax(scale · q·k) · v, all in f64.
@@ -211,7 +217,7 @@ impl HeadAttention<'_> {
         start..start + self.head_dim
     }
 
-    pub fn run(&self, q: &[f32], keys: std::ops::Range<usize>, out: &mut [f32]) {
+    pub fn run(&self, q: &[f32], keys: impl Iterator<Item = usize> + Clone, out: &mut [f32]) {
         let d = self.head_dim;
         let scores: Vec<f64> = keys.clone().map(|j| dot(q, &self.k[self.span(j)]) * self.scale).collect();
         let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);

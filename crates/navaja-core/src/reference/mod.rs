@@ -29,4 +29,4 @@ mod model;
 mod session;
 
 pub use model::{CpuModel, argmax};
-pub use session::CpuSession;
+pub use session::{CpuCacheOptions, CpuSession};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::math::{Matrix, Rope};
-use super::session::CpuSession;
+use super::session::{CpuCacheOptions, CpuSession};
 use crate::gguf::{GgufHeader, TensorInfo};
 use crate::model::{Activation, Architecture, ModelSpec, NormKind, RopeScalingKind};
 use crate::quant::dequant::dequantize_tensor;
@@ -214,7 +214,12 @@ impl CpuModel {
 
     /// A fresh session (empty KV cache) over this model.
     pub fn session(&self) -> CpuSession<'_> {
-        CpuSession::new(self)
+        CpuSession::new(self, CpuCacheOptions::default())
+    }
+
+    /// A fresh session whose cache stores keys and values as `options` say.
+    pub fn session_with(&self, options: CpuCacheOptions) -> CpuSession<'_> {
+        CpuSession::new(self, options)
     }
 
     /// Greedy decoding: `prompt` then `n_new` tokens, each the argmax of the

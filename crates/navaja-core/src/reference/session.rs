@@ -5,11 +5,22 @@
 //! tokens up to each one; so a whole prompt at once and one token at a time
 //! must give the same logits.
 
-use super::math::{HeadAttention, gelu_tanh, silu, visible};
+use super::math::{HeadAttention, gelu_tanh, silu, visible_with_sink};
 use super::model::{CpuModel, Layer};
 use crate::model::Activation;
 use crate::ops::rms_norm;
+use crate::quant::kv::{KvType, dequantize_rows, quantize_rows};
 use crate::{NavajaError, Result};
+
+/// How a session caches keys and values: the element type (each row is
+/// stored as that type would store it, i.e. quantized and dequantized), and
+/// an optional session-wide window keeping `sink` first and `recent` last positions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuCacheOptions {
+    pub kv: KvType,
+    /// (sink, recent)
+    pub window: Option<(usize, usize)>,
+}
 
 /// Keys and values of one layer: a row of `kv_width` values per position.
 #[derive(Debug, Clone, Default)]
@@ -23,11 +34,12 @@ pub struct CpuSession<'m> {
     model: &'m CpuModel,
     cache: Vec<LayerCache>,
     position: usize,
+    options: CpuCacheOptions,
 }
 
 impl<'m> CpuSession<'m> {
-    pub(crate) fn new(model: &'m CpuModel) -> CpuSession<'m> {
-        CpuSession { model, cache: vec![LayerCache::default(); model.layers.len()], position: 0 }
+    pub(crate) fn new(model: &'m CpuModel, options: CpuCacheOptions) -> CpuSession<'m> {
+        CpuSession { model, cache: vec![LayerCache::default(); model.layers.len()], position: 0, options }
     }
 
     /// Tokens processed so far (the position of the next one).
@@ -106,7 +118,7 @@ impl<'m> CpuSession<'m> {
             }
         }
         for (layer, cache) in model.layers.iter().zip(&mut self.cache) {
-            let attn = attention_block(model, layer, cache, &x, self.position)?;
+            let attn = attention_block(model, layer, cache, &x, self.position, self.options)?;
             add(&mut x, &attn);
             let ffn = ffn_block(model, layer, &x)?;
             add(&mut x, &ffn);
@@ -130,6 +142,7 @@ fn attention_block(
     cache: &mut LayerCache,
     x: &[f32],
     start: usize,
+    options: CpuCacheOptions,
 ) -> Result<Vec<f32>> {
     let spec = &model.spec;
     let (hd, eps) = (spec.head_dim, spec.norm_eps);
@@ -146,13 +159,21 @@ fn attention_block(
         layer.rope.apply(qt, hd, start + t);
         layer.rope.apply(kt, hd, start + t);
     }
-    cache.k.extend_from_slice(&k);
-    cache.v.extend_from_slice(&v);
+    let stored = |rows: &[f32]| dequantize_rows(options.kv, &quantize_rows(options.kv, rows, kv_dim), kv_dim);
+    cache.k.extend(stored(&k));
+    cache.v.extend(stored(&v));
+    // The layer's window: the model's own (gemma3's local layers), narrowed by the session's.
+    let (sink, window) = match (layer.window, options.window) {
+        (Some(w), Some((_, recent))) => (0, Some(w.min(recent))),
+        (Some(w), None) => (0, Some(w)),
+        (None, Some((sink, recent))) => (sink, Some(recent)),
+        (None, None) => (0, None),
+    };
 
     let group = spec.n_heads / spec.n_kv_heads;
     let mut out = vec![0f32; q.len()];
     for (t, (qt, ot)) in q.chunks_exact(q_dim).zip(out.chunks_exact_mut(q_dim)).enumerate() {
-        let keys = visible(start + t, layer.window);
+        let keys = visible_with_sink(start + t, window, sink);
         for (head, (qh, oh)) in qt.chunks_exact(hd).zip(ot.chunks_exact_mut(hd)).enumerate() {
             let a = HeadAttention {
                 k: &cache.k,
@@ -162,7 +183,7 @@ fn attention_block(
                 head_dim: hd,
                 scale: f64::from(spec.attention_scale),
             };
-            a.run(qh, keys.clone(), oh);
+            a.run(qh, keys.iter().copied(), oh);
         }
     }
     let o = layer.o.apply(&out);

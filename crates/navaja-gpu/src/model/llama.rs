@@ -18,13 +18,14 @@ use navaja_core::{NavajaError, Result};
 
 use super::{Batch, DecoderModel, LogitRows, TensorMap, row_bytes};
 use crate::GpuDevice;
+use crate::kv_cache::KvCache;
 use crate::ops::attention::Attention;
 use crate::ops::embedding::EmbeddingGather;
 use crate::ops::glu::Glu;
 use crate::ops::matmul::Matmul;
 use crate::ops::rms_norm::RmsNorm;
 use crate::ops::rope::Rope;
-use crate::session::{KvCache, Scratch};
+use crate::session::Scratch;
 use crate::weights::GpuWeight;
 
 pub struct LlamaLayer {
@@ -180,7 +181,6 @@ impl DecoderModel for Llama {
         let spec = &self.spec;
         let n = batch.n_tokens;
         let hidden = spec.hidden_size as u32;
-        let kv_width = spec.kv_width() as u64;
         let eps = spec.norm_eps;
 
         EmbeddingGather {
@@ -204,12 +204,14 @@ impl DecoderModel for Llama {
             matmul(&l.wv, &s.h, &s.v, l.bv.as_ref(), false).encode(gpu, enc)?;
             rope_op(&s.q, spec.n_heads).encode(gpu, enc)?;
             rope_op(&s.k, spec.n_kv_heads).encode(gpu, enc)?;
-            kv.write(enc, i, &s.k, &s.v, batch.start_pos as u64, n as u64 * kv_width)?;
+            kv.write(gpu, enc, i, (&s.k, &s.v), batch.start_pos..batch.start_pos + n)?;
+            let cache = kv.view(i);
             Attention {
                 q: &s.q,
                 q_offset: 0,
-                k_cache: &kv.k[i],
-                v_cache: &kv.v[i],
+                k_cache: cache.k,
+                v_cache: cache.v,
+                cache: cache.layout,
                 out: &s.attn,
                 out_offset: 0,
                 n_tokens: n,
@@ -219,7 +221,7 @@ impl DecoderModel for Llama {
                 start_pos: batch.start_pos,
                 scale: spec.attention_scale,
                 causal: true,
-                window: 0,
+                window: cache.window,
             }
             .encode(gpu, enc)?;
             matmul(&l.wo, &s.attn, &s.x, None, true).encode(gpu, enc)?;

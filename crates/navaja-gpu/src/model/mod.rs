@@ -20,7 +20,8 @@ use navaja_core::{NavajaError, Result};
 pub use loader::{TensorMap, upload_gguf};
 
 use crate::GpuDevice;
-use crate::session::{KvCache, Scratch};
+use crate::kv_cache::KvCache;
+use crate::session::Scratch;
 use crate::weights::GpuWeight;
 
 /// Which rows of a batch get logits.

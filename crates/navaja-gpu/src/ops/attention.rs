@@ -9,6 +9,7 @@
 //! merges the splits.
 
 use navaja_core::ops::attention::AttentionShape;
+use navaja_core::quant::kv::{KvType, quantize_rows};
 use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
@@ -19,7 +20,17 @@ use crate::ops::support::{check_span, dispatch, submit_scoped};
 pub const ATTENTION: Kernel = Kernel {
     name: "attention",
     wgsl: include_str!("../../../../shaders/attention.wgsl"),
-    constants: &[("WG", 256), ("D", 64), ("BR", 4), ("BC", 32), ("NS", 2), ("JP", 4), ("SPLIT", 1), ("RED", 256)],
+    constants: &[
+        ("WG", 256),
+        ("D", 64),
+        ("BR", 4),
+        ("BC", 32),
+        ("NS", 2),
+        ("JP", 4),
+        ("SPLIT", 1),
+        ("RED", 256),
+        ("KV", 3),
+    ],
 };
 
 /// Merges the key splits of [`ATTENTION`] into the output.
@@ -44,7 +55,7 @@ struct Params {
     n_rows: u32,
     n_heads: u32,
     group: u32,
-    kv_stride: u32,
+    row_words: u32,
     q_offset: u32,
     out_offset: u32,
     start_pos: u32,
@@ -54,7 +65,9 @@ struct Params {
     n_splits: u32,
     split_len: u32,
     scale: f32,
-    _pad: [u32; 3],
+    n_blocks: u32,
+    sink: u32,
+    ring_len: u32,
 }
 
 /// Mirrors `struct Params` in shaders/attention_combine.wgsl.
@@ -67,15 +80,45 @@ struct CombineParams {
     _pad: u32,
 }
 
-/// Attention of `q` against the first `start_pos + n_tokens` rows of the KV
-/// cache. Layouts (f32, offsets in elements): q and out [n_tokens, n_heads *
-/// head_dim], k_cache and v_cache [capacity, n_kv_heads * head_dim].
-/// `out` must not be the buffer of `q`.
+/// How a cache's buffers store their rows: the element type and which slot
+/// holds which position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheLayout {
+    pub kind: KvType,
+    /// With `ring_len`: positions `0..sink` stay in slots `0..sink`.
+    pub sink: u32,
+    /// 0: position `p` is in slot `p`. Else the positions after the sink
+    /// cycle through `ring_len` slots, so the cache keeps the sink and the
+    /// last `ring_len` positions.
+    pub ring_len: u32,
+}
+
+impl CacheLayout {
+    pub fn linear(kind: KvType) -> CacheLayout {
+        CacheLayout { kind, sink: 0, ring_len: 0 }
+    }
+
+    /// The slot that holds position `pos` (the shaders' `slot`).
+    pub fn slot(&self, pos: u32) -> u32 {
+        if self.ring_len == 0 || pos < self.sink { pos } else { self.sink + (pos - self.sink) % self.ring_len }
+    }
+
+    /// Slots a buffer needs so that positions `0..kv_len` have a place.
+    pub fn slots_needed(&self, kv_len: u32) -> u32 {
+        if self.ring_len == 0 { kv_len } else { kv_len.min(self.sink + self.ring_len) }
+    }
+}
+
+/// Attention of `q` against the first `start_pos + n_tokens` positions of
+/// the KV cache. Layouts (offsets in f32 elements): q and out [n_tokens,
+/// n_heads * head_dim] f32; k_cache and v_cache hold rows of n_kv_heads *
+/// head_dim values stored as `cache` says. `out` must not be the buffer of `q`.
 pub struct Attention<'a> {
     pub q: &'a wgpu::Buffer,
     pub q_offset: u32,
     pub k_cache: &'a wgpu::Buffer,
     pub v_cache: &'a wgpu::Buffer,
+    pub cache: CacheLayout,
     pub out: &'a wgpu::Buffer,
     pub out_offset: u32,
     pub n_tokens: u32,
@@ -87,7 +130,8 @@ pub struct Attention<'a> {
     pub scale: f32,
     /// Causal: the query at position `p` sees keys `0..=p`; else every key in the cache.
     pub causal: bool,
-    /// 0: no window; else a query at `p` sees only keys `j` with `p - j < window`.
+    /// 0: no window; else a query at `p` sees only keys `j` with `p - j < window`,
+    /// and the sink positions (`cache.sink`).
     pub window: u32,
 }
 
@@ -180,6 +224,7 @@ impl Attention<'_> {
             self.causal,
             self.window as usize,
         )
+        .map(|s| s.with_sink(self.cache.sink as usize))
     }
 
     /// The default plan on `gpu`: splits only when the rows give fewer than
@@ -199,7 +244,7 @@ impl Attention<'_> {
             kv_len
         } else {
             let tokens_per_tile = self.n_tokens.min(rows.div_ceil(group) + 1);
-            kv_len.min((self.window - 1).saturating_add(tokens_per_tile))
+            kv_len.min((self.window - 1).saturating_add(tokens_per_tile).saturating_add(self.cache.sink))
         };
         let groups = n_rows.div_ceil(rows).saturating_mul(self.n_kv_heads);
         let wanted = TARGET_WORKGROUPS.div_ceil(groups).min(range.div_ceil(MIN_KEYS_PER_SPLIT)).clamp(1, MAX_SPLITS);
@@ -222,14 +267,30 @@ impl Attention<'_> {
         let q_len = shape.q_len() as u64;
         check_span("attention: q", self.q, self.q_offset, q_len)?;
         check_span("attention: out", self.out, self.out_offset, q_len)?;
-        let kv_values = shape.kv_len() as u64 * shape.kv_width() as u64;
-        check_span("attention: k_cache", self.k_cache, 0, kv_values)?;
-        check_span("attention: v_cache", self.v_cache, 0, kv_values)?;
+        let layout = self.cache;
+        layout.kind.check(shape.kv_width(), shape.head_dim)?;
+        if layout.ring_len != 0 {
+            // A ring keeps the last ring_len positions: each row's window must be among them
+            // after this batch's keys were written.
+            let needed = u64::from(self.window) + u64::from(self.n_tokens) - 1;
+            if self.window == 0 || !self.causal || u64::from(layout.ring_len) < needed {
+                return Err(NavajaError::invalid(format!(
+                    "attention: a ring cache of {} slots needs a causal window of at most {} keys for {} tokens",
+                    layout.ring_len,
+                    u64::from(layout.ring_len) + 1 - u64::from(self.n_tokens).min(u64::from(layout.ring_len)),
+                    self.n_tokens
+                )));
+            }
+        }
+        let row_words = layout.kind.row_words(shape.kv_width()) as u64;
+        let cache_words = u64::from(layout.slots_needed(shape.kv_len() as u32)) * row_words;
+        check_span("attention: k_cache", self.k_cache, 0, cache_words)?;
+        check_span("attention: v_cache", self.v_cache, 0, cache_words)?;
 
         let d = self.head_dim;
         let group = shape.group() as u32;
         let n_rows = rows_per_kv_head(&shape)?;
-        let kv_stride = u32::try_from(shape.kv_width())
+        let row_words = u32::try_from(row_words)
             .map_err(|_| NavajaError::invalid("attention: n_kv_heads * head_dim does not fit in u32"))?;
         let tiles = n_rows.div_ceil(plan.rows);
         let max_groups = gpu.limits.max_compute_workgroups_per_dimension;
@@ -256,13 +317,14 @@ impl Attention<'_> {
                 ("JP", jp),
                 ("SPLIT", u32::from(split)),
                 ("RED", if ns > 1 { wg } else { 1 }),
+                ("KV", layout.kind.shader_id()),
             ],
         };
         let params = Params {
             n_rows,
             n_heads: self.n_heads,
             group,
-            kv_stride,
+            row_words,
             q_offset: self.q_offset,
             out_offset: self.out_offset,
             start_pos: self.start_pos,
@@ -273,7 +335,9 @@ impl Attention<'_> {
             // One split covers every key; the shader adds it to the tile's first key.
             split_len: if split { plan.split_len } else { shape.kv_len() as u32 },
             scale: self.scale,
-            _pad: [0; 3],
+            n_blocks: (shape.kv_width() / navaja_core::quant::kv::KV_BLOCK) as u32,
+            sink: layout.sink,
+            ring_len: layout.ring_len,
         };
         let params = gpu.uniform("attention params", &params);
         if !split {
@@ -314,7 +378,7 @@ impl Attention<'_> {
     }
 }
 
-/// Uploads q and the caches (exactly `start_pos + n_tokens` rows each), runs
+/// Uploads q and f32 caches (exactly `start_pos + n_tokens` rows each), runs
 /// attention on the GPU and reads the output back. `splits` overrides the
 /// plan's key splits (None: the default plan).
 pub async fn attention(
@@ -324,6 +388,33 @@ pub async fn attention(
     v_cache: &[f32],
     shape: &AttentionShape,
     scale: f32,
+    splits: Option<u32>,
+) -> Result<Vec<f32>> {
+    let width = shape.kv_width();
+    let kv_needed = shape.kv_len() * width;
+    if k_cache.len() != kv_needed || v_cache.len() != kv_needed {
+        return Err(NavajaError::invalid(format!(
+            "attention: k_cache and v_cache have {} and {} values, expected {kv_needed}",
+            k_cache.len(),
+            v_cache.len(),
+        )));
+    }
+    let words = |values: &[f32]| quantize_rows(KvType::F32, values, width);
+    attention_stored(gpu, q, &words(k_cache), &words(v_cache), shape, scale, CacheLayout::default(), splits).await
+}
+
+/// Like [`attention`], over caches already in their stored form: the words of
+/// every slot of `layout` (`quant::kv` row layouts), for tests of quantized
+/// and ring caches. Position `p` of the shape is read from slot `layout.slot(p)`.
+#[allow(clippy::too_many_arguments)]
+pub async fn attention_stored(
+    gpu: &GpuDevice,
+    q: &[f32],
+    k_words: &[u32],
+    v_words: &[u32],
+    shape: &AttentionShape,
+    scale: f32,
+    layout: CacheLayout,
     splits: Option<u32>,
 ) -> Result<Vec<f32>> {
     let to_u32 = |v: usize, what: &str| {
@@ -339,26 +430,29 @@ pub async fn attention(
         shape.causal,
         shape.window,
     )?;
-    let kv_needed = s.kv_len() * s.kv_width();
-    if q.len() != s.q_len() || k_cache.len() != kv_needed || v_cache.len() != kv_needed {
+    layout.kind.check(s.kv_width(), s.head_dim)?;
+    let words_needed =
+        layout.slots_needed(to_u32(s.kv_len(), "kv_len")?) as usize * layout.kind.row_words(s.kv_width());
+    if q.len() != s.q_len() || k_words.len() != words_needed || v_words.len() != words_needed {
         return Err(NavajaError::invalid(format!(
-            "attention: q, k_cache and v_cache have {}, {} and {} values, expected {}, {kv_needed} and {kv_needed}",
+            "attention: q, k_cache and v_cache have {}, {} and {} values/words, expected {}, {words_needed} and {words_needed}",
             q.len(),
-            k_cache.len(),
-            v_cache.len(),
+            k_words.len(),
+            v_words.len(),
             s.q_len()
         )));
     }
     let out = submit_scoped(gpu, |encoder| {
         let q_buf = gpu.upload_f32("attention q", q)?;
-        let k_buf = gpu.upload_f32("attention k", k_cache)?;
-        let v_buf = gpu.upload_f32("attention v", v_cache)?;
+        let k_buf = gpu.upload_bytes("attention k", bytemuck::cast_slice(k_words))?;
+        let v_buf = gpu.upload_bytes("attention v", bytemuck::cast_slice(v_words))?;
         let out = gpu.output_f32("attention out", q.len())?;
         let op = Attention {
             q: &q_buf,
             q_offset: 0,
             k_cache: &k_buf,
             v_cache: &v_buf,
+            cache: layout,
             out: &out,
             out_offset: 0,
             n_tokens: to_u32(s.n_tokens, "n_tokens")?,

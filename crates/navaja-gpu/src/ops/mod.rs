@@ -12,5 +12,6 @@ pub mod matmul;
 pub mod add;
 pub mod attention;
 pub mod glu;
+pub mod kv_write;
 pub mod logits;
 pub mod rope;

@@ -1,0 +1,256 @@
+//! The KV cache of a session: per layer, a key and a value buffer holding
+//! one row per cached position, stored as the session's [`KvType`] (f32,
+//! f16, or 8-/4-bit blocks that `ops::kv_write` quantizes and
+//! `ops::attention` reads directly).
+//!
+//! Which positions a layer keeps:
+//! - a global layer without a session window keeps every position, in slot
+//!   = position; its buffers start small and double as the conversation grows
+//!   (up to the session's context length), so a short chat costs little memory;
+//! - a layer with a window (the model's sliding-window layers, or every layer
+//!   when the session sets a [`KvWindow`]) keeps its sink positions and the
+//!   last `window + max_batch - 1` positions in a ring: a query sees the sink
+//!   and the last `window` keys, and a prefill chunk of up to `max_batch`
+//!   tokens never overwrites a key one of its rows still needs.
+
+use navaja_core::model::ModelSpec;
+use navaja_core::quant::kv::KvType;
+use navaja_core::{NavajaError, Result};
+
+use crate::GpuDevice;
+use crate::ops::attention::CacheLayout;
+use crate::ops::kv_write::KvWrite;
+
+/// A session-wide sliding window: every layer keeps the first `sink`
+/// positions and the last `recent` ones, so a conversation may run to the
+/// model's context length in the memory of `sink + recent + max_batch - 1` positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvWindow {
+    pub sink: usize,
+    pub recent: usize,
+}
+
+/// What one layer keeps, and the buffers it keeps it in.
+pub struct LayerCache {
+    pub k: wgpu::Buffer,
+    pub v: wgpu::Buffer,
+    pub layout: CacheLayout,
+    /// Keys a query sees besides the sink (0: all of them).
+    pub window: u32,
+    /// Slots the buffers hold now, and the most they will ever need.
+    slots: u32,
+    max_slots: u32,
+    /// Lowest position above the sink whose key is still held (a ring
+    /// overwrites old positions; a linear layer never does).
+    held_from: u32,
+}
+
+/// Where one batch's attention reads a layer's keys and values.
+pub struct CacheView<'a> {
+    pub k: &'a wgpu::Buffer,
+    pub v: &'a wgpu::Buffer,
+    pub layout: CacheLayout,
+    pub window: u32,
+}
+
+/// Slots a growing layer starts with.
+const INITIAL_SLOTS: u32 = 256;
+
+pub struct KvCache {
+    pub layers: Vec<LayerCache>,
+    pub kind: KvType,
+    /// Values per position per layer (n_kv_heads x head_dim).
+    pub width: usize,
+    head_dim: usize,
+}
+
+impl KvCache {
+    /// Plans the cache of a session of `context` positions with prefill
+    /// chunks of at most `max_batch` tokens. Buffers are allocated now at
+    /// their starting size (`preallocate`: their full size).
+    pub fn new(
+        gpu: &GpuDevice,
+        spec: &ModelSpec,
+        kind: KvType,
+        context: usize,
+        max_batch: usize,
+        window: Option<KvWindow>,
+        preallocate: bool,
+    ) -> Result<KvCache> {
+        let width = spec.kv_width();
+        kind.check(width, spec.head_dim)?;
+        let to_u32 = |n: usize, what: &str| {
+            u32::try_from(n).map_err(|_| NavajaError::invalid(format!("KV cache: {what} {n} is too large")))
+        };
+        let context = to_u32(context, "context length")?;
+        let max_batch = to_u32(max_batch.max(1), "batch")?;
+        let mut layers = Vec::with_capacity(spec.n_layers);
+        for layer in 0..spec.n_layers {
+            // The model's own window (gemma3's local layers) or the session's.
+            let model_window = spec.sliding_window.filter(|_| spec.is_local_layer(layer));
+            let (sink, recent) = match (model_window, window) {
+                (Some(w), Some(s)) => (0, w.min(s.recent)),
+                (Some(w), None) => (0, w),
+                (None, Some(s)) => (s.sink, s.recent),
+                (None, None) => (0, 0),
+            };
+            let (sink, recent) = (to_u32(sink, "sink")?, to_u32(recent, "window")?);
+            if window.is_some() && recent == 0 {
+                return Err(NavajaError::invalid("a KV window must keep at least one recent position"));
+            }
+            let ring_len = if recent == 0 { 0 } else { recent.saturating_add(max_batch - 1) };
+            let layout = CacheLayout { kind, sink, ring_len };
+            let max_slots = layout.slots_needed(context);
+            let slots = if preallocate || ring_len != 0 { max_slots } else { max_slots.min(INITIAL_SLOTS) };
+            let (k, v) = allocate(gpu, kind, width, slots, layer)?;
+            layers.push(LayerCache { k, v, layout, window: recent, slots, max_slots, held_from: sink });
+        }
+        Ok(KvCache { layers, kind, width, head_dim: spec.head_dim })
+    }
+
+    fn row_bytes(&self) -> u64 {
+        self.kind.row_bytes(self.width) as u64
+    }
+
+    /// Bytes of cache each position costs (keys and values of every layer that keeps it).
+    pub fn bytes_per_token(&self) -> u64 {
+        self.layers.len() as u64 * 2 * self.row_bytes()
+    }
+
+    /// Bytes the cache buffers take now.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.layers.iter().map(|l| 2 * u64::from(l.slots) * self.row_bytes()).sum()
+    }
+
+    /// Bytes of cache one decode step at `kv_len` positions reads (each layer's visible keys and values).
+    pub fn read_bytes(&self, kv_len: u32) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| {
+                let seen = if l.window == 0 { kv_len } else { kv_len.min(l.window + l.layout.sink) };
+                2 * u64::from(seen) * self.row_bytes()
+            })
+            .sum()
+    }
+
+    /// Grows the buffers (doubling, keeping their contents) so that
+    /// positions `0..end` have slots. A refused allocation is
+    /// `out-of-memory` and leaves the cache as it was.
+    pub async fn reserve(&mut self, gpu: &GpuDevice, end: u32) -> Result<()> {
+        let row_bytes = self.row_bytes();
+        let mut encoder = None;
+        let oom = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let mut grown = Vec::new();
+        let result = (|| {
+            for (i, layer) in self.layers.iter().enumerate() {
+                let needed = layer.layout.slots_needed(end).min(layer.max_slots);
+                if needed <= layer.slots {
+                    continue;
+                }
+                let slots = needed.max(layer.slots.saturating_mul(2)).min(layer.max_slots);
+                let (k, v) = allocate(gpu, self.kind, self.width, slots, i)?;
+                let enc = encoder.get_or_insert_with(|| gpu.device.create_command_encoder(&Default::default()));
+                let used = u64::from(layer.slots) * row_bytes;
+                enc.copy_buffer_to_buffer(&layer.k, 0, &k, 0, used);
+                enc.copy_buffer_to_buffer(&layer.v, 0, &v, 0, used);
+                grown.push((i, k, v, slots));
+            }
+            Ok::<_, NavajaError>(())
+        })();
+        if let Some(enc) = encoder {
+            gpu.queue.submit([enc.finish()]);
+        }
+        if let Some(e) = oom.pop().await {
+            return Err(NavajaError::OutOfMemory(format!("growing the KV cache to {end} positions: {e}")));
+        }
+        result?;
+        for (i, k, v, slots) in grown {
+            let layer = &mut self.layers[i];
+            (layer.k, layer.v, layer.slots) = (k, v, slots);
+        }
+        Ok(())
+    }
+
+    /// Records the write of a batch's keys and values (one row of `width`
+    /// f32 per position, from the start of `k` and `v`) as `positions` of `layer`.
+    pub fn write(
+        &self,
+        gpu: &GpuDevice,
+        encoder: &mut wgpu::CommandEncoder,
+        layer: usize,
+        (k, v): (&wgpu::Buffer, &wgpu::Buffer),
+        positions: std::ops::Range<u32>,
+    ) -> Result<()> {
+        let l = &self.layers[layer];
+        if l.layout.slots_needed(positions.end) > l.slots {
+            return Err(NavajaError::ContextOverflow(format!(
+                "the KV cache of layer {layer} holds {} positions; writing up to position {}",
+                l.slots, positions.end
+            )));
+        }
+        KvWrite {
+            k,
+            v,
+            k_cache: &l.k,
+            v_cache: &l.v,
+            cache: l.layout,
+            n_rows: positions.len() as u32,
+            width: self.width as u32,
+            head_dim: self.head_dim as u32,
+            start_pos: positions.start,
+        }
+        .encode(gpu, encoder)
+    }
+
+    /// What attention reads for `layer`.
+    pub fn view(&self, layer: usize) -> CacheView<'_> {
+        let l = &self.layers[layer];
+        CacheView { k: &l.k, v: &l.v, layout: l.layout, window: l.window }
+    }
+
+    /// Notes that positions up to `end` were written: rings forget old ones.
+    pub fn advance(&mut self, end: u32) {
+        for l in self.layers.iter_mut().filter(|l| l.layout.ring_len != 0) {
+            l.held_from = l.held_from.max(end.saturating_sub(l.layout.ring_len));
+        }
+    }
+
+    /// The longest prefix of the first `len` positions the cache can
+    /// continue from: all of them when every key the next query would see is
+    /// still held, else a prefix that lies within every ring's sink (what
+    /// follows must be computed again).
+    pub fn resumable_prefix(&self, len: u32) -> u32 {
+        let mut keep = len;
+        loop {
+            let next = self.layers.iter().fold(keep, |keep, l| {
+                let first_needed = (keep + 1).saturating_sub(l.window).max(l.layout.sink);
+                let lost = l.layout.ring_len != 0 && keep > l.layout.sink && first_needed < l.held_from;
+                if lost { keep.min(l.layout.sink) } else { keep }
+            });
+            if next == keep {
+                return keep;
+            }
+            keep = next;
+        }
+    }
+
+    /// Forgets every position from `len` on (`len` from [`KvCache::resumable_prefix`]).
+    pub fn truncate(&mut self, len: u32) {
+        for l in self.layers.iter_mut().filter(|l| l.layout.ring_len != 0 && len <= l.layout.sink) {
+            l.held_from = l.layout.sink; // the ring starts over
+        }
+    }
+}
+
+fn allocate(
+    gpu: &GpuDevice,
+    kind: KvType,
+    width: usize,
+    slots: u32,
+    layer: usize,
+) -> Result<(wgpu::Buffer, wgpu::Buffer)> {
+    let bytes = u64::from(slots.max(1)) * kind.row_bytes(width) as u64;
+    let k = gpu.storage(&format!("k cache {layer}"), bytes)?;
+    let v = gpu.storage(&format!("v cache {layer}"), bytes)?;
+    Ok((k, v))
+}
