@@ -16,17 +16,18 @@ use serde_json::json;
 use crate::runtime;
 
 /// Ordinary English prose for the prompt (public domain).
-const PROSE: &str = include_str!("../../../tests/fixtures/text/alice-chapter1.txt");
+pub const PROSE: &str = include_str!("../../../tests/fixtures/text/alice-chapter1.txt");
 
 pub struct BenchArgs<'a> {
     pub model: &'a Path,
+    pub kv: navaja_core::quant::kv::KvType,
     pub runs: usize,
     pub prompt_tokens: usize,
     pub decode_tokens: usize,
 }
 
 /// Median, min and max of `values`.
-fn stats(values: &[f64]) -> serde_json::Value {
+pub fn stats(values: &[f64]) -> serde_json::Value {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     json!({ "median": v[v.len() / 2], "min": v[0], "max": v[v.len() - 1], "runs": v.len() })
@@ -43,7 +44,12 @@ pub fn run(a: &BenchArgs<'_>) -> Result<()> {
         return Err(NavajaError::invalid(format!("the benchmark text has only {} tokens", ids.len())));
     }
     let prompt = &ids[..a.prompt_tokens];
-    let opts = SessionOptions { context_length: a.prompt_tokens + a.decode_tokens + 1, ..SessionOptions::default() };
+    let opts = SessionOptions {
+        context_length: a.prompt_tokens + a.decode_tokens + 1,
+        kv: a.kv,
+        preallocate: true,
+        ..SessionOptions::default()
+    };
     let mut session = runtime::session(&gpu, &loaded, &opts)?;
 
     // One untimed pass compiles every pipeline.
@@ -72,7 +78,7 @@ pub fn run(a: &BenchArgs<'_>) -> Result<()> {
     let weight_bytes = loaded.model.decode_read_bytes();
     // Mean context over the decode steps: each reads the whole cache so far.
     let mean_context = a.prompt_tokens as f64 + a.decode_tokens as f64 / 2.0;
-    let kv_bytes = session.kv_bytes_per_token() as f64 * mean_context;
+    let kv_bytes = session.kv().read_bytes(mean_context as u32) as f64;
     let bytes_per_token = weight_bytes as f64 + kv_bytes;
     let mut sorted = decode_tps.clone();
     sorted.sort_by(f64::total_cmp);
@@ -84,6 +90,7 @@ pub fn run(a: &BenchArgs<'_>) -> Result<()> {
             "model": a.model.file_name().map(|n| n.to_string_lossy().into_owned()),
             "adapter": gpu.adapter.name,
             "backend": gpu.adapter.backend,
+            "kv": a.kv.name(),
             "load_ms": load_ms,
             "prompt_tokens": a.prompt_tokens,
             "decode_tokens": a.decode_tokens,

@@ -6,10 +6,9 @@ use clap::Args;
 use navaja_core::generate::SamplingConfig;
 use navaja_core::{NavajaError, Result};
 use navaja_gpu::generation::{Chat, GenerateOptions, Generation};
-use navaja_gpu::session::SessionOptions;
 use serde_json::json;
 
-use crate::runtime;
+use crate::runtime::{self, CacheArgs};
 
 /// Sampling and stopping options shared by `generate` and `chat`.
 #[derive(Args, Debug, Clone)]
@@ -45,9 +44,6 @@ pub struct SamplingArgs {
     /// Stop before this text (repeatable).
     #[arg(long)]
     pub stop: Vec<String>,
-    /// Tokens the KV cache holds (default: the model's, at most 4096).
-    #[arg(long, default_value_t = 0)]
-    pub context: usize,
 }
 
 fn parse_bias(s: &str) -> std::result::Result<(u32, f32), String> {
@@ -78,10 +74,6 @@ impl SamplingArgs {
             ignore_eos: false,
         }
     }
-
-    fn session_options(&self) -> SessionOptions {
-        SessionOptions { context_length: self.context, ..SessionOptions::default() }
-    }
 }
 
 pub struct GenerateArgs<'a> {
@@ -92,12 +84,13 @@ pub struct GenerateArgs<'a> {
     pub no_bos: bool,
     pub json: bool,
     pub sampling: &'a SamplingArgs,
+    pub cache: &'a CacheArgs,
 }
 
 pub fn generate(a: &GenerateArgs<'_>) -> Result<()> {
     let gpu = runtime::open_gpu()?;
     let (loaded, load_ms) = runtime::load_decoder(&gpu, a.model)?;
-    let mut session = runtime::session(&gpu, &loaded, &a.sampling.session_options())?;
+    let mut session = runtime::session(&gpu, &loaded, &a.cache.session_options())?;
     let opts = a.sampling.options();
     let clock = runtime::clock();
     let tok = &loaded.tokenizer;
@@ -166,14 +159,14 @@ fn summary(g: &Generation, load_ms: f64) -> String {
 
 /// An interactive chat on stdin/stdout; the KV cache carries the
 /// conversation, so each turn computes only the new message.
-pub fn chat(model: &std::path::Path, system: Option<&str>, sampling: &SamplingArgs) -> Result<()> {
+pub fn chat(model: &std::path::Path, system: Option<&str>, sampling: &SamplingArgs, cache: &CacheArgs) -> Result<()> {
     let gpu = runtime::open_gpu()?;
     let (loaded, load_ms) = runtime::load_decoder(&gpu, model)?;
     let template = loaded
         .chat_template
         .clone()
         .ok_or_else(|| NavajaError::unsupported("this model file has no chat template, so it cannot chat"))?;
-    let mut session = runtime::session(&gpu, &loaded, &sampling.session_options())?;
+    let mut session = runtime::session(&gpu, &loaded, &cache.session_options())?;
     let opts = sampling.options();
     let clock = runtime::clock();
     let mut chat = Chat::new(template, system);

@@ -2,9 +2,11 @@
 //! calls to navaja-gpu / navaja-core and results into text or JSON.
 
 mod bench;
+mod bench_kv;
 mod devices;
 mod generate;
 mod inspect;
+mod kv_eval;
 mod model_files;
 mod runtime;
 mod score;
@@ -14,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use navaja_core::quant::kv::KvType;
 
 #[derive(Parser)]
 #[command(name = "navaja", version, about = "Run small language and embedding models on the GPU, on your device")]
@@ -78,6 +81,8 @@ enum Command {
         json: bool,
         #[command(flatten)]
         sampling: generate::SamplingArgs,
+        #[command(flatten)]
+        cache: runtime::CacheArgs,
     },
     /// Chat with a model in the terminal (the conversation stays in the KV cache).
     Chat {
@@ -87,6 +92,8 @@ enum Command {
         system: Option<String>,
         #[command(flatten)]
         sampling: generate::SamplingArgs,
+        #[command(flatten)]
+        cache: runtime::CacheArgs,
     },
     /// Teacher forcing: the model's top-1 prediction and the log-likelihood at
     /// every position of a text (JSON), for agreement and perplexity checks.
@@ -104,6 +111,40 @@ enum Command {
         /// Score only the first N tokens.
         #[arg(long)]
         max_tokens: Option<usize>,
+        /// How the KV cache stores keys and values: f32, f16, q8 or q4.
+        #[arg(long, value_parser = runtime::parse_kv, default_value = "f32")]
+        kv: KvType,
+    },
+    /// The quality a quantized KV cache costs: teacher forcing over a text with
+    /// an f32 cache and with each --kv type (top-1 agreement, mean KL divergence,
+    /// perplexities, cache bytes per token). One JSON line per type.
+    KvEval {
+        #[arg(long)]
+        model: PathBuf,
+        /// A UTF-8 text file (the model's BOS is added as its metadata says).
+        #[arg(long)]
+        text: PathBuf,
+        /// Cache types to compare with f32, comma-separated: f16, q8, q4.
+        #[arg(long, value_parser = runtime::parse_kv, value_delimiter = ',', default_value = "q8")]
+        kv: Vec<KvType>,
+        /// Use only the first N tokens of the text.
+        #[arg(long, default_value_t = 1000)]
+        tokens: usize,
+    },
+    /// Decode speed at a long context with each KV cache type, alternating
+    /// between the types run after run (JSON, medians).
+    BenchKv {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, value_parser = runtime::parse_kv, value_delimiter = ',', default_value = "f32,f16,q8,q4")]
+        kv: Vec<KvType>,
+        /// Tokens in the cache when the timed decoding starts.
+        #[arg(long, default_value_t = 2000)]
+        context: usize,
+        #[arg(long, default_value_t = 16)]
+        decode_tokens: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Measure decode and prefill speed and the adapter's read bandwidth (JSON).
     Bench {
@@ -116,6 +157,9 @@ enum Command {
         prompt_tokens: usize,
         #[arg(long, default_value_t = 64)]
         decode_tokens: usize,
+        /// How the KV cache stores keys and values: f32, f16, q8 or q4.
+        #[arg(long, value_parser = runtime::parse_kv, default_value_t = KvType::default())]
+        kv: KvType,
     },
 }
 
@@ -127,7 +171,7 @@ fn main() -> ExitCode {
         Command::Tokenize { model, text, json, decode, no_special, no_parse_special } => {
             tokenize::run(&tokenize::Options { model: &model, text: &text, json, decode, no_special, no_parse_special })
         }
-        Command::Generate { model, prompt, chat, system, no_bos, json, sampling } => {
+        Command::Generate { model, prompt, chat, system, no_bos, json, sampling, cache } => {
             generate::generate(&generate::GenerateArgs {
                 model: &model,
                 prompt: &prompt,
@@ -136,18 +180,28 @@ fn main() -> ExitCode {
                 no_bos,
                 json,
                 sampling: &sampling,
+                cache: &cache,
             })
         }
-        Command::Chat { model, system, sampling } => generate::chat(&model, system.as_deref(), &sampling),
-        Command::Score { model, text_file, ids, no_bos, max_tokens } => score::run(&score::ScoreArgs {
+        Command::Chat { model, system, sampling, cache } => {
+            generate::chat(&model, system.as_deref(), &sampling, &cache)
+        }
+        Command::Score { model, text_file, ids, no_bos, max_tokens, kv } => score::run(&score::ScoreArgs {
             model: &model,
             text_file: text_file.as_deref(),
             ids: ids.as_deref(),
             no_bos,
             max_tokens,
+            kv,
         }),
-        Command::Bench { model, runs, prompt_tokens, decode_tokens } => {
-            bench::run(&bench::BenchArgs { model: &model, runs, prompt_tokens, decode_tokens })
+        Command::KvEval { model, text, kv, tokens } => {
+            kv_eval::run(&kv_eval::KvEvalArgs { model: &model, text_file: &text, kv: &kv, max_tokens: tokens })
+        }
+        Command::BenchKv { model, kv, context, decode_tokens, runs } => {
+            bench_kv::run(&bench_kv::BenchKvArgs { model: &model, kv: &kv, context, decode_tokens, runs })
+        }
+        Command::Bench { model, runs, prompt_tokens, decode_tokens, kv } => {
+            bench::run(&bench::BenchArgs { model: &model, kv, runs, prompt_tokens, decode_tokens })
         }
     };
     match result {

@@ -5,9 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use clap::Args;
+use navaja_core::quant::kv::KvType;
 use navaja_core::{NavajaError, Result};
 use navaja_gpu::model::{LoadedDecoder, load_decoder_gguf};
-use navaja_gpu::session::{Session, SessionOptions};
+use navaja_gpu::session::{KvWindow, Session, SessionOptions};
 use navaja_gpu::{DeviceOptions, GpuDevice};
 
 pub fn open_gpu() -> Result<Arc<GpuDevice>> {
@@ -30,4 +32,39 @@ pub fn session(gpu: &Arc<GpuDevice>, loaded: &LoadedDecoder, opts: &SessionOptio
 pub fn clock() -> impl Fn() -> f64 {
     let start = Instant::now();
     move || start.elapsed().as_secs_f64() * 1000.0
+}
+
+/// KV cache options shared by the commands that run a session.
+#[derive(Args, Debug, Clone)]
+pub struct CacheArgs {
+    /// How the KV cache stores keys and values: f32, f16, q8 (8-bit blocks) or q4 (4-bit blocks).
+    #[arg(long, value_parser = parse_kv, default_value_t = KvType::default())]
+    pub kv: KvType,
+    /// Most positions the conversation may reach (default: the model's, at most
+    /// 4096; with --kv-window, the model's).
+    #[arg(long, default_value_t = 0)]
+    pub context: usize,
+    /// Keep only the first --kv-sink and the last N positions in the KV cache:
+    /// memory stays bounded however long the conversation runs.
+    #[arg(long)]
+    pub kv_window: Option<usize>,
+    /// Positions at the start that a --kv-window always keeps (attention sinks).
+    #[arg(long, default_value_t = 4)]
+    pub kv_sink: usize,
+}
+
+/// clap's parser for a `--kv` value.
+pub fn parse_kv(s: &str) -> std::result::Result<KvType, String> {
+    KvType::parse(s).map_err(|e| e.to_string())
+}
+
+impl CacheArgs {
+    pub fn session_options(&self) -> SessionOptions {
+        SessionOptions {
+            context_length: self.context,
+            kv: self.kv,
+            window: self.kv_window.map(|recent| KvWindow { sink: self.kv_sink, recent }),
+            ..SessionOptions::default()
+        }
+    }
 }

@@ -18,6 +18,7 @@ pub struct ScoreArgs<'a> {
     /// Add the model's BOS as its metadata says (text input only).
     pub no_bos: bool,
     pub max_tokens: Option<usize>,
+    pub kv: navaja_core::quant::kv::KvType,
 }
 
 pub fn run(a: &ScoreArgs<'_>) -> Result<()> {
@@ -43,7 +44,13 @@ pub fn run(a: &ScoreArgs<'_>) -> Result<()> {
     if ids.len() < 2 {
         return Err(NavajaError::invalid("scoring needs at least 2 tokens"));
     }
-    let opts = SessionOptions { context_length: ids.len(), max_batch: 64, logit_rows: 64, ..SessionOptions::default() };
+    let opts = SessionOptions {
+        context_length: ids.len(),
+        max_batch: 64,
+        logit_rows: 64,
+        kv: a.kv,
+        ..SessionOptions::default()
+    };
     let mut session = runtime::session(&gpu, &loaded, &opts)?;
     let rows = pollster::block_on(session.logits_all(&ids))?;
     let mut argmax = Vec::with_capacity(rows.len());

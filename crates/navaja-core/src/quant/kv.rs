@@ -102,6 +102,12 @@ impl KvType {
     }
 }
 
+impl std::fmt::Display for KvType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Rounds to nearest, ties to even (WGSL `round`).
 fn round_even(x: f32) -> f32 {
     x.round_ties_even()
