@@ -25,8 +25,10 @@
 // The cache holds words of any KV type (KV: 0 f32, 1 f16, 2 q8, 3 q4; the
 // layouts of crates/navaja-core/src/quant/kv.rs). Tiles are dequantized as
 // they are loaded into workgroup memory, 4 values per read: the quantized
-// cache is never copied out in another form.
-//
+// cache is never copied out in another form. The quantized types read
+// positions from q_end on from their f16 ring of recent positions (k_res,
+// v_res: slot pos % res_len), older ones from the main store.
+
 // Keys are addressed by position; a position's row is in slot(pos), which
 // is the position itself, or in a ring cache (ring_len > 0) the first `sink`
 // positions in place and the rest cycling through ring_len slots. A row
@@ -54,6 +56,10 @@ struct Params {
     n_blocks: u32, // 32-value blocks per cache row (q8, q4)
     sink: u32,     // positions always kept and always visible
     ring_len: u32, // 0: slot = position; else slots after the sink form a ring
+    q_end: u32,    // quantized types: positions below this are in the main store
+    res_len: u32,  // quantized types: slots of the recent-positions ring
+    res_words: u32, // words per ring row
+    width: u32,    // values per cache row
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
@@ -61,6 +67,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> v_cache: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read> k_res: array<u32>;
+@group(0) @binding(6) var<storage, read> v_res: array<u32>;
 
 const D4: u32 = (D + 3u) / 4u;           // vec4 columns per head
 const KS4: u32 = D4 + 1u;                // padded tile row stride: no bank conflicts
@@ -83,13 +91,26 @@ fn slot(pos: u32) -> u32 {
     return p.sink + (pos - p.sink) % p.ring_len;
 }
 
-// Word i of the cache row of `pos`, from K (which = 0) or V.
-fn cache_word(which: u32, pos: u32, i: u32) -> u32 {
-    let at = slot(pos) * p.row_words + i;
+// Word i of the main store from K (which = 0) or V.
+fn main_word(which: u32, at: u32) -> u32 {
     if (which == 0u) {
         return k_cache[at];
     }
     return v_cache[at];
+}
+
+// Word i of the cache row of `pos` in the main store.
+fn cache_word(which: u32, pos: u32, i: u32) -> u32 {
+    return main_word(which, slot(pos) * p.row_words + i);
+}
+
+// Word i of the ring row of `pos`.
+fn ring_word(which: u32, pos: u32, i: u32) -> u32 {
+    let at = (pos % p.res_len) * p.res_words + i;
+    if (which == 0u) {
+        return k_res[at];
+    }
+    return v_res[at];
 }
 
 // The signed bytes of a word, as numbers.
@@ -100,6 +121,10 @@ fn bytes_i8(w: u32) -> vec4<f32> {
 
 // Values i..i+3 of the row of `pos` (i a multiple of 4 unless KV is f32), zero past `lim`.
 fn cache_vec(which: u32, pos: u32, i: u32, lim: u32) -> vec4<f32> {
+    if (KV >= 2u && pos >= p.q_end) {
+        let w = i / 2u;
+        return vec4<f32>(unpack2x16float(ring_word(which, pos, w)), unpack2x16float(ring_word(which, pos, w + 1u)));
+    }
     if (KV == 1u) {
         let w = i / 2u;
         return vec4<f32>(unpack2x16float(cache_word(which, pos, w)), unpack2x16float(cache_word(which, pos, w + 1u)));
@@ -108,6 +133,22 @@ fn cache_vec(which: u32, pos: u32, i: u32, lim: u32) -> vec4<f32> {
         let b = i / 32u;
         let d = unpack2x16float(cache_word(which, pos, 8u * p.n_blocks + b / 2u))[b % 2u];
         return d * bytes_i8(cache_word(which, pos, i / 4u));
+    }
+    if (KV == 3u && which == 0u) {
+        // Keys per channel over groups of 32 positions: channels i..i+3 of position pos.
+        let s = slot(pos);
+        let base = (s / 32u) * 32u * p.row_words;
+        let t = s % 32u;
+        let at = base + (t / 8u) * p.width + i;
+        let shift = 4u * (t % 8u);
+        let q = (vec4<u32>(main_word(0u, at), main_word(0u, at + 1u), main_word(0u, at + 2u), main_word(0u, at + 3u))
+            >> vec4<u32>(shift)) & vec4<u32>(0xfu);
+        let sc = base + 4u * p.width + i;
+        let d0 = unpack2x16float(main_word(0u, sc));
+        let d1 = unpack2x16float(main_word(0u, sc + 1u));
+        let d2 = unpack2x16float(main_word(0u, sc + 2u));
+        let d3 = unpack2x16float(main_word(0u, sc + 3u));
+        return vec4<f32>(d0.x, d1.x, d2.x, d3.x) * vec4<f32>(q) + vec4<f32>(d0.y, d1.y, d2.y, d3.y);
     }
     if (KV == 3u) {
         let b = i / 32u;

@@ -41,7 +41,7 @@ pub use crate::ops::matmul::{
 pub use crate::ops::add::ADD;
 pub use crate::ops::attention::{ATTENTION, ATTENTION_COMBINE};
 pub use crate::ops::glu::GLU;
-pub use crate::ops::kv_write::KV_WRITE;
+pub use crate::ops::kv_write::{KV_QUANTIZE, KV_WRITE};
 pub use crate::ops::logits::{
     LOGIT_ADJUST, TOP_K_ARGMAX, TOP_K_FINAL, TOP_K_GATHER, TOP_K_HIST, TOP_K_SELECT, TOP_K_SORT,
 };
@@ -93,6 +93,7 @@ pub const ALL_KERNELS: &[Kernel] = &[
     ATTENTION,
     ATTENTION_COMBINE,
     KV_WRITE,
+    KV_QUANTIZE,
     GLU,
     ADD,
     LOGIT_ADJUST,

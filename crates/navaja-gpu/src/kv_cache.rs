@@ -1,7 +1,15 @@
 //! The KV cache of a session: per layer, a key and a value buffer holding
-//! one row per cached position, stored as the session's [`KvType`] (f32,
-//! f16, or 8-/4-bit blocks that `ops::kv_write` quantizes and
-//! `ops::attention` reads directly).
+//! one row per cached position, stored as the session's [`KvType`].
+//!
+//! - f32 and f16 rows are stored when they are written (`ops::kv_write`).
+//! - The quantized types (q8, q4) write each position into a small f16 ring
+//!   of recent positions, and quantize whole groups of 32 positions into the
+//!   main store once a group is [`KvType::recent`] positions old
+//!   (`ops::kv_write::KvQuantize`). Attention reads positions from
+//!   `quantized_end` on from the ring, older ones from the store, and
+//!   dequantizes in registers. The ring has `recent + max_batch + 31` slots:
+//!   enough that a batch written into it never overwrites a position that is
+//!   not quantized yet.
 //!
 //! Which positions a layer keeps:
 //! - a global layer without a session window keeps every position, in slot
@@ -11,15 +19,16 @@
 //!   when the session sets a [`KvWindow`]) keeps its sink positions and the
 //!   last `window + max_batch - 1` positions in a ring: a query sees the sink
 //!   and the last `window` keys, and a prefill chunk of up to `max_batch`
-//!   tokens never overwrites a key one of its rows still needs.
+//!   tokens never overwrites a key one of its rows still needs. For the
+//!   quantized types the sink and the ring are rounded up to whole groups.
 
 use navaja_core::model::ModelSpec;
-use navaja_core::quant::kv::KvType;
+use navaja_core::quant::kv::{KV_GROUP, KvType};
 use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
-use crate::ops::attention::CacheLayout;
-use crate::ops::kv_write::KvWrite;
+use crate::ops::attention::{CacheLayout, RecentRing};
+use crate::ops::kv_write::{KvQuantize, KvWrite};
 
 /// A session-wide sliding window: every layer keeps the first `sink`
 /// positions and the last `recent` ones, so a conversation may run to the
@@ -34,10 +43,12 @@ pub struct KvWindow {
 pub struct LayerCache {
     pub k: wgpu::Buffer,
     pub v: wgpu::Buffer,
+    /// The f16 ring of recent positions (quantized types).
+    ring: Option<(wgpu::Buffer, wgpu::Buffer)>,
     pub layout: CacheLayout,
     /// Keys a query sees besides the sink (0: all of them).
     pub window: u32,
-    /// Slots the buffers hold now, and the most they will ever need.
+    /// Slots the main buffers hold now, and the most they will ever need.
     slots: u32,
     max_slots: u32,
     /// Lowest position above the sink whose key is still held (a ring
@@ -50,6 +61,7 @@ pub struct CacheView<'a> {
     pub k: &'a wgpu::Buffer,
     pub v: &'a wgpu::Buffer,
     pub layout: CacheLayout,
+    pub recent: Option<RecentRing<'a>>,
     pub window: u32,
 }
 
@@ -62,6 +74,16 @@ pub struct KvCache {
     /// Values per position per layer (n_kv_heads x head_dim).
     pub width: usize,
     head_dim: usize,
+    /// Slots of each layer's f16 ring of recent positions (quantized types; else 0).
+    ring_slots: u32,
+    /// Positions below this are in the quantized store (a multiple of 32).
+    quantized_end: u32,
+    /// Groups the batch being recorded quantizes: (first position, groups).
+    pending: (u32, u32),
+}
+
+fn round_to_group(n: u32) -> u32 {
+    n.div_ceil(KV_GROUP as u32) * KV_GROUP as u32
 }
 
 impl KvCache {
@@ -84,9 +106,11 @@ impl KvCache {
         };
         let context = to_u32(context, "context length")?;
         let max_batch = to_u32(max_batch.max(1), "batch")?;
+        let ring_slots =
+            if kind.is_quantized() { to_u32(kind.recent(), "recent")? + max_batch + KV_GROUP as u32 - 1 } else { 0 };
         let mut layers = Vec::with_capacity(spec.n_layers);
         for layer in 0..spec.n_layers {
-            // The model's own window (gemma3's local layers) or the session's.
+            // The model's own window (gemma3's local layers), or the session's.
             let model_window = spec.sliding_window.filter(|_| spec.is_local_layer(layer));
             let (sink, recent) = match (model_window, window) {
                 (Some(w), Some(s)) => (0, w.min(s.recent)),
@@ -94,18 +118,31 @@ impl KvCache {
                 (None, Some(s)) => (s.sink, s.recent),
                 (None, None) => (0, 0),
             };
-            let (sink, recent) = (to_u32(sink, "sink")?, to_u32(recent, "window")?);
+            let (mut sink, recent) = (to_u32(sink, "sink")?, to_u32(recent, "window")?);
             if window.is_some() && recent == 0 {
                 return Err(NavajaError::invalid("a KV window must keep at least one recent position"));
             }
-            let ring_len = if recent == 0 { 0 } else { recent.saturating_add(max_batch - 1) };
+            let mut ring_len = if recent == 0 { 0 } else { recent.saturating_add(max_batch - 1) };
+            if kind.is_quantized() && ring_len != 0 {
+                // The quantized store holds whole groups.
+                sink = round_to_group(sink);
+                ring_len = round_to_group(ring_len);
+            }
             let layout = CacheLayout { kind, sink, ring_len };
-            let max_slots = layout.slots_needed(context);
+            let mut max_slots = layout.slots_needed(context);
+            if kind.is_quantized() {
+                max_slots = round_to_group(max_slots);
+            }
             let slots = if preallocate || ring_len != 0 { max_slots } else { max_slots.min(INITIAL_SLOTS) };
-            let (k, v) = allocate(gpu, kind, width, slots, layer)?;
-            layers.push(LayerCache { k, v, layout, window: recent, slots, max_slots, held_from: sink });
+            let (k, v) = allocate(gpu, kind.row_bytes(width) as u64, slots, "cache", layer)?;
+            let ring = if kind.is_quantized() {
+                Some(allocate(gpu, KvType::F16.row_bytes(width) as u64, ring_slots, "recent", layer)?)
+            } else {
+                None
+            };
+            layers.push(LayerCache { k, v, ring, layout, window: recent, slots, max_slots, held_from: sink });
         }
-        Ok(KvCache { layers, kind, width, head_dim: spec.head_dim })
+        Ok(KvCache { layers, kind, width, head_dim: spec.head_dim, ring_slots, quantized_end: 0, pending: (0, 0) })
     }
 
     fn row_bytes(&self) -> u64 {
@@ -117,18 +154,32 @@ impl KvCache {
         self.layers.len() as u64 * 2 * self.row_bytes()
     }
 
-    /// Bytes the cache buffers take now.
-    pub fn allocated_bytes(&self) -> u64 {
-        self.layers.iter().map(|l| 2 * u64::from(l.slots) * self.row_bytes()).sum()
+    /// Bytes of the rings of recent positions, whatever the conversation's length.
+    pub fn ring_bytes(&self) -> u64 {
+        self.layers.len() as u64 * 2 * u64::from(self.ring_slots) * KvType::F16.row_bytes(self.width) as u64
     }
 
-    /// Bytes of cache one decode step at `kv_len` positions reads (each layer's visible keys and values).
+    /// Bytes the cache buffers take now.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.layers.iter().map(|l| 2 * u64::from(l.slots) * self.row_bytes()).sum::<u64>() + self.ring_bytes()
+    }
+
+    /// Bytes of cache one decode step at `kv_len` positions reads (each
+    /// layer's visible keys and values, the recent ones from the f16 ring).
     pub fn read_bytes(&self, kv_len: u32) -> u64 {
+        let recent = if self.kind.is_quantized() {
+            let end = kv_len.saturating_sub(self.kind.recent() as u32) / KV_GROUP as u32 * KV_GROUP as u32;
+            kv_len - end
+        } else {
+            0
+        };
+        let f16_row = KvType::F16.row_bytes(self.width) as u64;
         self.layers
             .iter()
             .map(|l| {
                 let seen = if l.window == 0 { kv_len } else { kv_len.min(l.window + l.layout.sink) };
-                2 * u64::from(seen) * self.row_bytes()
+                let from_ring = u64::from(recent.min(seen));
+                2 * (from_ring * f16_row + (u64::from(seen) - from_ring) * self.row_bytes())
             })
             .sum()
     }
@@ -138,17 +189,22 @@ impl KvCache {
     /// `out-of-memory` and leaves the cache as it was.
     pub async fn reserve(&mut self, gpu: &GpuDevice, end: u32) -> Result<()> {
         let row_bytes = self.row_bytes();
+        let quantized = self.kind.is_quantized();
         let mut encoder = None;
         let oom = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mut grown = Vec::new();
         let result = (|| {
             for (i, layer) in self.layers.iter().enumerate() {
-                let needed = layer.layout.slots_needed(end).min(layer.max_slots);
+                let mut needed = layer.layout.slots_needed(end);
+                if quantized {
+                    needed = round_to_group(needed);
+                }
+                let needed = needed.min(layer.max_slots);
                 if needed <= layer.slots {
                     continue;
                 }
                 let slots = needed.max(layer.slots.saturating_mul(2)).min(layer.max_slots);
-                let (k, v) = allocate(gpu, self.kind, self.width, slots, i)?;
+                let (k, v) = allocate(gpu, row_bytes, slots, "cache", i)?;
                 let enc = encoder.get_or_insert_with(|| gpu.device.create_command_encoder(&Default::default()));
                 let used = u64::from(layer.slots) * row_bytes;
                 enc.copy_buffer_to_buffer(&layer.k, 0, &k, 0, used);
@@ -171,8 +227,30 @@ impl KvCache {
         Ok(())
     }
 
+    /// Before recording a batch at `positions`: decides which groups it
+    /// quantizes (those a whole `recent` old once it is written). Returns
+    /// the state to give [`KvCache::undo_prepare`] if the batch is not run.
+    pub fn prepare(&mut self, positions: std::ops::Range<u32>) -> u32 {
+        let before = self.quantized_end;
+        if self.kind.is_quantized() {
+            let group = KV_GROUP as u32;
+            let end = positions.end.saturating_sub(self.kind.recent() as u32) / group * group;
+            let end = end.max(self.quantized_end);
+            self.pending = (self.quantized_end, (end - self.quantized_end) / group);
+            self.quantized_end = end;
+        }
+        before
+    }
+
+    /// Forgets a [`KvCache::prepare`] whose batch was not submitted.
+    pub fn undo_prepare(&mut self, before: u32) {
+        self.quantized_end = before;
+        self.pending = (before, 0);
+    }
+
     /// Records the write of a batch's keys and values (one row of `width`
-    /// f32 per position, from the start of `k` and `v`) as `positions` of `layer`.
+    /// f32 per position, from the start of `k` and `v`) as `positions` of
+    /// `layer`, and the quantization of the groups [`KvCache::prepare`] chose.
     pub fn write(
         &self,
         gpu: &GpuDevice,
@@ -182,22 +260,47 @@ impl KvCache {
         positions: std::ops::Range<u32>,
     ) -> Result<()> {
         let l = &self.layers[layer];
-        if l.layout.slots_needed(positions.end) > l.slots {
+        let stored_end = if self.kind.is_quantized() { self.quantized_end } else { positions.end };
+        if l.layout.slots_needed(stored_end) > l.slots {
             return Err(NavajaError::ContextOverflow(format!(
                 "the KV cache of layer {layer} holds {} positions; writing up to position {}",
                 l.slots, positions.end
             )));
         }
+        let n_rows = positions.len() as u32;
+        let (width, head_dim) = (self.width as u32, self.head_dim as u32);
+        let Some((k_ring, v_ring)) = &l.ring else {
+            let (k_cache, v_cache, cache) = (&l.k, &l.v, l.layout);
+            let start_pos = positions.start;
+            return KvWrite { k, v, k_cache, v_cache, cache, n_rows, width, head_dim, start_pos }.encode(gpu, encoder);
+        };
         KvWrite {
             k,
             v,
+            k_cache: k_ring,
+            v_cache: v_ring,
+            cache: CacheLayout { kind: KvType::F16, sink: 0, ring_len: self.ring_slots },
+            n_rows,
+            width,
+            head_dim,
+            start_pos: positions.start,
+        }
+        .encode(gpu, encoder)?;
+        let (first_pos, n_groups) = self.pending;
+        if n_groups == 0 {
+            return Ok(());
+        }
+        KvQuantize {
+            k_ring,
+            v_ring,
+            ring_slots: self.ring_slots,
             k_cache: &l.k,
             v_cache: &l.v,
             cache: l.layout,
-            n_rows: positions.len() as u32,
-            width: self.width as u32,
-            head_dim: self.head_dim as u32,
-            start_pos: positions.start,
+            width,
+            head_dim,
+            first_pos,
+            n_groups,
         }
         .encode(gpu, encoder)
     }
@@ -205,7 +308,13 @@ impl KvCache {
     /// What attention reads for `layer`.
     pub fn view(&self, layer: usize) -> CacheView<'_> {
         let l = &self.layers[layer];
-        CacheView { k: &l.k, v: &l.v, layout: l.layout, window: l.window }
+        let recent = l.ring.as_ref().map(|(k, v)| RecentRing {
+            k,
+            v,
+            slots: self.ring_slots,
+            quantized_end: self.quantized_end,
+        });
+        CacheView { k: &l.k, v: &l.v, layout: l.layout, recent, window: l.window }
     }
 
     /// Notes that positions up to `end` were written: rings forget old ones.
@@ -217,10 +326,14 @@ impl KvCache {
 
     /// The longest prefix of the first `len` positions the cache can
     /// continue from: all of them when every key the next query would see is
-    /// still held, else a prefix that lies within every ring's sink (what
-    /// follows must be computed again).
+    /// still held as it was, else a shorter prefix whose continuation can be
+    /// computed again (within every ring's sink, or, for a quantized cache,
+    /// the last whole group below `len` when `len` cuts into quantized groups).
     pub fn resumable_prefix(&self, len: u32) -> u32 {
         let mut keep = len;
+        if keep < self.quantized_end {
+            keep = keep / KV_GROUP as u32 * KV_GROUP as u32;
+        }
         loop {
             let next = self.layers.iter().fold(keep, |keep, l| {
                 let first_needed = (keep + 1).saturating_sub(l.window).max(l.layout.sink);
@@ -236,6 +349,7 @@ impl KvCache {
 
     /// Forgets every position from `len` on (`len` from [`KvCache::resumable_prefix`]).
     pub fn truncate(&mut self, len: u32) {
+        self.quantized_end = self.quantized_end.min(len / KV_GROUP as u32 * KV_GROUP as u32);
         for l in self.layers.iter_mut().filter(|l| l.layout.ring_len != 0 && len <= l.layout.sink) {
             l.held_from = l.layout.sink; // the ring starts over
         }
@@ -244,13 +358,13 @@ impl KvCache {
 
 fn allocate(
     gpu: &GpuDevice,
-    kind: KvType,
-    width: usize,
+    row_bytes: u64,
     slots: u32,
+    what: &str,
     layer: usize,
 ) -> Result<(wgpu::Buffer, wgpu::Buffer)> {
-    let bytes = u64::from(slots.max(1)) * kind.row_bytes(width) as u64;
-    let k = gpu.storage(&format!("k cache {layer}"), bytes)?;
-    let v = gpu.storage(&format!("v cache {layer}"), bytes)?;
+    let bytes = u64::from(slots.max(1)) * row_bytes;
+    let k = gpu.storage(&format!("k {what} {layer}"), bytes)?;
+    let v = gpu.storage(&format!("v {what} {layer}"), bytes)?;
     Ok((k, v))
 }

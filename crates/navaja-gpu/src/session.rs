@@ -228,10 +228,16 @@ impl Session {
     }
 
     /// Records one forward pass of `ids` (at most `max_batch`) after the cached tokens.
-    fn encode_batch(&self, encoder: &mut wgpu::CommandEncoder, ids: &[u32], logits: LogitRows) -> Result<()> {
+    fn encode_batch(&mut self, encoder: &mut wgpu::CommandEncoder, ids: &[u32], logits: LogitRows) -> Result<()> {
         self.gpu.queue.write_buffer(&self.scratch.ids, 0, bytemuck::cast_slice(ids));
-        let batch = Batch { n_tokens: ids.len() as u32, start_pos: self.tokens.len() as u32, logits };
-        self.model.encode_forward(&self.gpu, encoder, &self.scratch, &self.kv, batch)
+        let start = self.tokens.len() as u32;
+        let batch = Batch { n_tokens: ids.len() as u32, start_pos: start, logits };
+        let before = self.kv.prepare(start..start + batch.n_tokens);
+        let recorded = self.model.encode_forward(&self.gpu, encoder, &self.scratch, &self.kv, batch);
+        if recorded.is_err() {
+            self.kv.undo_prepare(before);
+        }
+        recorded
     }
 
     /// Makes room in the cache for `n` more tokens (growing it if it grows).

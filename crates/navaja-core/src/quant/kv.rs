@@ -1,30 +1,50 @@
-//! Element types of the KV cache and their row layouts: the CPU reference of
-//! what `shaders/kv_write.wgsl` writes and `shaders/attention.wgsl` reads.
+//! Element types of the KV cache and their layouts: the CPU reference of
+//! what `shaders/kv_write.wgsl` and `shaders/kv_quantize.wgsl` store and
+//! `shaders/attention.wgsl` reads.
 //!
-//! A cache row holds one position's keys (or values) of every kv head:
-//! `width = n_kv_heads * head_dim` values, stored as 32-bit words so that
-//! WGSL can read any type from an `array<u32>`:
+//! `f32` and `f16` caches store each position's row (the keys, or the
+//! values, of every kv head: `width = n_kv_heads * head_dim` values) when it
+//! is written. The quantized types keep the most recent positions in a
+//! small f16 ring and quantize them in groups of [`KV_GROUP`] positions once
+//! a group is [`KvType::recent`] positions old (the "residual" of KIVI,
+//! Liu et al. 2024): the keys a query attends to most stay exact, and the
+//! keys can be quantized per channel across the group's positions, which
+//! follows the channels' outliers instead of fighting them.
 //!
-//! | type | words per row | layout |
-//! |---|---|---|
-//! | `f32` | `width` | the f32 bits |
-//! | `f16` | `width / 2` | value `2i` in the low half of word `i` (`pack2x16float`) |
-//! | `q8`  | `8 nb + ceil(nb / 2)` | `nb = width / 32` blocks of 32 int8 (value `i` in byte `i % 4` of word `i / 4`), then one f16 scale per block, two per word |
-//! | `q4`  | `5 nb` | 32 4-bit codes per block (value `i` in bits `4 (i % 8)` of word `i / 8`), then per block one word with the f16 scale (low) and minimum (high) |
+//! Everything is stored as 32-bit words, so that WGSL reads any type from an
+//! `array<u32>`. Per position (row) or per group of 32 positions:
+//!
+//! | type | layout |
+//! |---|---|
+//! | `f32` | a row is `width` words of f32 bits |
+//! | `f16` | a row is `width / 2` words: value `2i` in the low half of word `i` (`pack2x16float`) |
+//! | `q8`  | a row is `nb = width / 32` blocks of 32 int8 (value `i` in byte `i % 4` of word `i / 4`), then one f16 scale per block, two per word: `8 nb + ceil(nb / 2)` words |
+//! | `q4` values | a row is `nb` blocks of 32 4-bit codes (value `i` in bits `4 (i % 8)` of word `i / 8`), then per block a word with the f16 scale (low) and minimum (high): `5 nb` words |
+//! | `q4` keys | a group of 32 positions is, per channel `c`, 32 codes over the positions (position `t`'s code in word `(t / 8) width + c`, bits `4 (t % 8)`), then per channel one (scale, minimum) word at `4 width + c`: `5 width` words, the size of 32 rows |
 //!
 //! `q8` is symmetric (`x = d q`, `q` in -127..=127); `q4` is asymmetric
-//! (`x = d q + m`, `q` in 0..=15), which follows each block's range and
-//! matters for keys, whose channels are far from zero-centred. Both round the
-//! scale to f16 first and quantize with the rounded values, so the codes are
-//! the best ones for the numbers that are stored. Rounding is to nearest,
-//! ties to even, like WGSL's `round`.
+//! (`x = d q + m`, `q` in 0..=15). Both round the scale to f16 first and
+//! quantize with the rounded values, so the codes are the best ones for the
+//! numbers that are stored. Rounding is to nearest, ties to even, like WGSL's
+//! `round`. Quantization reads the f16 values of the ring, so its input is
+//! f16-rounded.
 
 use half::f16;
 
 use crate::{NavajaError, Result};
 
-/// Values per quantization block.
+/// Values per quantization block of a row.
 pub const KV_BLOCK: usize = 32;
+
+/// Positions per quantization group: the quantized types quantize whole groups.
+pub const KV_GROUP: usize = 32;
+
+/// Whether a row holds keys or values (q4 lays them out differently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvRole {
+    Key,
+    Value,
+}
 
 /// How keys and values are stored in the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -53,6 +73,23 @@ impl KvType {
         KvType::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| {
             NavajaError::invalid(format!("unknown KV cache type {s:?}: expected one of f32, f16, q8, q4"))
         })
+    }
+
+    /// Whether positions are quantized in groups after a stay in the f16 ring.
+    pub fn is_quantized(self) -> bool {
+        matches!(self, KvType::Q8 | KvType::Q4)
+    }
+
+    /// Positions a quantized type keeps exact (f16) before quantizing them:
+    /// a position is quantized once a whole group of [`KV_GROUP`] is at
+    /// least this old. Measured on SmolLM2-135M (see docs/KV_CACHE.md): 8
+    /// bits lose nothing visible with 32, 4 bits need more.
+    pub fn recent(self) -> usize {
+        match self {
+            KvType::F32 | KvType::F16 => 0,
+            KvType::Q8 => 32,
+            KvType::Q4 => 64,
+        }
     }
 
     /// The number the shaders use for this type (the `KV` constant).
@@ -208,15 +245,67 @@ pub fn dequantize_row(kind: KvType, words: &[u32], width: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Quantizes rows of `width` values (`values.len()` a multiple of `width`)
-/// and returns the words of every row, back to back.
-pub fn quantize_rows(kind: KvType, values: &[f32], width: usize) -> Vec<u32> {
+/// The values an f16 store (or the quantized types' ring) holds for `values`.
+pub fn f16_round(values: &[f32]) -> Vec<f32> {
+    values.iter().map(|&v| f16::from_f32(v).to_f32()).collect()
+}
+
+/// Words of q4 keys for one group of [`KV_GROUP`] rows (`rows`: `KV_GROUP x width`), per channel.
+fn quantize_q4_key_group(rows: &[f32], width: usize) -> Vec<u32> {
+    let mut out = vec![0u32; 5 * width];
+    let mut column = [0f32; KV_GROUP];
+    for c in 0..width {
+        for (t, x) in column.iter_mut().enumerate() {
+            *x = rows[t * width + c];
+        }
+        let (d, m, codes) = q4_block(&column);
+        for (t, q) in codes.iter().enumerate() {
+            out[(t / 8) * width + c] |= u32::from(*q) << (4 * (t % 8));
+        }
+        out[4 * width + c] = f16_bits(d) | (f16_bits(m) << 16);
+    }
+    out
+}
+
+fn dequantize_q4_key_group(words: &[u32], width: usize) -> Vec<f32> {
+    let mut out = vec![0f32; KV_GROUP * width];
+    for c in 0..width {
+        let dm = words[4 * width + c];
+        let (d, m) = (f16_value(dm), f16_value(dm >> 16));
+        for t in 0..KV_GROUP {
+            let q = (words[(t / 8) * width + c] >> (4 * (t % 8))) & 0xf;
+            out[t * width + c] = d * q as f32 + m;
+        }
+    }
+    out
+}
+
+/// The words that store `values` (rows of `width`) as `kind` holds them in
+/// its main store: row by row for f32, f16, q8 and q4 values; group by group
+/// for q4 keys (`values` then whole groups of [`KV_GROUP`] rows).
+pub fn store_rows(kind: KvType, role: KvRole, values: &[f32], width: usize) -> Vec<u32> {
+    if kind == KvType::Q4 && role == KvRole::Key {
+        return values.chunks_exact(KV_GROUP * width).flat_map(|g| quantize_q4_key_group(g, width)).collect();
+    }
     values.chunks_exact(width).flat_map(|row| quantize_row(kind, row)).collect()
 }
 
-/// The inverse of [`quantize_rows`].
-pub fn dequantize_rows(kind: KvType, words: &[u32], width: usize) -> Vec<f32> {
+/// The values the words of [`store_rows`] stand for.
+pub fn load_rows(kind: KvType, role: KvRole, words: &[u32], width: usize) -> Vec<f32> {
+    if kind == KvType::Q4 && role == KvRole::Key {
+        return words.chunks_exact(5 * width).flat_map(|g| dequantize_q4_key_group(g, width)).collect();
+    }
     words.chunks_exact(kind.row_words(width)).flat_map(|row| dequantize_row(kind, row, width)).collect()
+}
+
+/// What attention sees of `values` stored as `kind`: exact for f32, f16 for
+/// f16, and for the quantized types f16 then quantized (whole groups).
+pub fn stored_values(kind: KvType, role: KvRole, values: &[f32], width: usize) -> Vec<f32> {
+    match kind {
+        KvType::F32 => values.to_vec(),
+        KvType::F16 => f16_round(values),
+        _ => load_rows(kind, role, &store_rows(kind, role, &f16_round(values), width), width),
+    }
 }
 
 #[cfg(test)]
@@ -262,6 +351,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn q4_keys_are_quantized_per_channel() {
+        // Channel 1 is large and constant, channel 0 varies: per channel, both are kept well.
+        let width = 32;
+        let rows: Vec<f32> = (0..KV_GROUP * width)
+            .map(|i| match i % width {
+                0 => (i / width) as f32 * 0.01,
+                1 => 40.0,
+                _ => 0.0,
+            })
+            .collect();
+        let back = load_rows(KvType::Q4, KvRole::Key, &store_rows(KvType::Q4, KvRole::Key, &rows, width), width);
+        for (i, (a, b)) in rows.iter().zip(&back).enumerate() {
+            assert!((a - b).abs() <= 0.011, "value {i}: {a} -> {b}");
+        }
+        assert_eq!(store_rows(KvType::Q4, KvRole::Key, &rows, width).len(), KV_GROUP * KvType::Q4.row_words(width));
     }
 
     #[test]

@@ -9,12 +9,14 @@ use super::math::{HeadAttention, gelu_tanh, silu, visible_with_sink};
 use super::model::{CpuModel, Layer};
 use crate::model::Activation;
 use crate::ops::rms_norm;
-use crate::quant::kv::{KvType, dequantize_rows, quantize_rows};
+use crate::quant::kv::{KV_GROUP, KvRole, KvType, f16_round, stored_values};
 use crate::{NavajaError, Result};
 
-/// How a session caches keys and values: the element type (each row is
-/// stored as that type would store it, i.e. quantized and dequantized), and
-/// an optional session-wide window keeping `sink` first and `recent` last positions.
+/// How a session caches keys and values: the element type (attention sees
+/// each key and value as that type stores it: f16-rounded, or for the
+/// quantized types f16 while recent and quantized in groups after, exactly
+/// when the GPU cache quantizes them), and an optional session-wide window
+/// keeping `sink` first and `recent` last positions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CpuCacheOptions {
     pub kv: KvType,
@@ -22,11 +24,15 @@ pub struct CpuCacheOptions {
     pub window: Option<(usize, usize)>,
 }
 
-/// Keys and values of one layer: a row of `kv_width` values per position.
+/// Keys and values of one layer: a row of `kv_width` values per position,
+/// as computed, and for the quantized types the rows of every quantized
+/// group as attention sees them.
 #[derive(Debug, Clone, Default)]
 struct LayerCache {
     k: Vec<f32>,
     v: Vec<f32>,
+    k_quantized: Vec<f32>,
+    v_quantized: Vec<f32>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,11 +41,19 @@ pub struct CpuSession<'m> {
     cache: Vec<LayerCache>,
     position: usize,
     options: CpuCacheOptions,
+    /// Positions below this are quantized (a multiple of KV_GROUP).
+    quantized_end: usize,
 }
 
 impl<'m> CpuSession<'m> {
     pub(crate) fn new(model: &'m CpuModel, options: CpuCacheOptions) -> CpuSession<'m> {
-        CpuSession { model, cache: vec![LayerCache::default(); model.layers.len()], position: 0, options }
+        CpuSession {
+            model,
+            cache: vec![LayerCache::default(); model.layers.len()],
+            position: 0,
+            options,
+            quantized_end: 0,
+        }
     }
 
     /// Tokens processed so far (the position of the next one).
@@ -49,11 +63,25 @@ impl<'m> CpuSession<'m> {
 
     /// Forgets every token: the next forward starts at position 0.
     pub fn reset(&mut self) {
-        self.cache.iter_mut().for_each(|c| {
-            c.k.clear();
-            c.v.clear();
-        });
+        self.cache.iter_mut().for_each(|c| *c = LayerCache::default());
         self.position = 0;
+        self.quantized_end = 0;
+    }
+
+    /// Forgets every token from position `len` on, as the GPU session's
+    /// truncation does: quantized groups that `len` cuts into are forgotten
+    /// too (their positions are f16 again once computed again).
+    pub fn truncate(&mut self, len: usize) {
+        let len = len.min(self.position);
+        let width = self.model.spec.kv_width();
+        self.quantized_end = self.quantized_end.min(len / KV_GROUP * KV_GROUP);
+        for c in &mut self.cache {
+            c.k.truncate(len * width);
+            c.v.truncate(len * width);
+            c.k_quantized.truncate(self.quantized_end * width);
+            c.v_quantized.truncate(self.quantized_end * width);
+        }
+        self.position = len;
     }
 
     /// Appends `tokens` to the sequence and returns the logits after each of
@@ -90,15 +118,27 @@ impl<'m> CpuSession<'m> {
         if tokens.is_empty() {
             return Ok(Vec::new());
         }
+        let quantized_end = self.quantized_end;
+        // A batch quantizes the groups that are then `recent` positions old
+        // (the same rule as the GPU cache, so chunking matters alike).
+        let recent = self.options.kv.recent();
+        if self.options.kv.is_quantized() {
+            let end = (self.position + tokens.len()).saturating_sub(recent);
+            self.quantized_end = self.quantized_end.max(end / KV_GROUP * KV_GROUP);
+        }
         let result = self.run(tokens, last_only);
         match &result {
             Ok(_) => self.position += tokens.len(),
             // Undo the partial cache appends so that the session stays usable.
             Err(_) => {
                 let keep = self.position * spec.kv_width();
+                let keep_quantized = quantized_end * spec.kv_width();
+                self.quantized_end = quantized_end;
                 self.cache.iter_mut().for_each(|c| {
                     c.k.truncate(keep);
                     c.v.truncate(keep);
+                    c.k_quantized.truncate(keep_quantized);
+                    c.v_quantized.truncate(keep_quantized);
                 });
             }
         }
@@ -118,7 +158,7 @@ impl<'m> CpuSession<'m> {
             }
         }
         for (layer, cache) in model.layers.iter().zip(&mut self.cache) {
-            let attn = attention_block(model, layer, cache, &x, self.position, self.options)?;
+            let attn = attention_block(model, layer, cache, &x, self.position, self.options, self.quantized_end)?;
             add(&mut x, &attn);
             let ffn = ffn_block(model, layer, &x)?;
             add(&mut x, &ffn);
@@ -143,6 +183,7 @@ fn attention_block(
     x: &[f32],
     start: usize,
     options: CpuCacheOptions,
+    quantized_end: usize,
 ) -> Result<Vec<f32>> {
     let spec = &model.spec;
     let (hd, eps) = (spec.head_dim, spec.norm_eps);
@@ -159,9 +200,9 @@ fn attention_block(
         layer.rope.apply(qt, hd, start + t);
         layer.rope.apply(kt, hd, start + t);
     }
-    let stored = |rows: &[f32]| dequantize_rows(options.kv, &quantize_rows(options.kv, rows, kv_dim), kv_dim);
-    cache.k.extend(stored(&k));
-    cache.v.extend(stored(&v));
+    cache.k.extend_from_slice(&k);
+    cache.v.extend_from_slice(&v);
+    let (k_seen, v_seen) = stored_cache(cache, options.kv, kv_dim, quantized_end);
     // The layer's window: the model's own (gemma3's local layers), narrowed by the session's.
     let (sink, window) = match (layer.window, options.window) {
         (Some(w), Some((_, recent))) => (0, Some(w.min(recent))),
@@ -176,8 +217,8 @@ fn attention_block(
         let keys = visible_with_sink(start + t, window, sink);
         for (head, (qh, oh)) in qt.chunks_exact(hd).zip(ot.chunks_exact_mut(hd)).enumerate() {
             let a = HeadAttention {
-                k: &cache.k,
-                v: &cache.v,
+                k: &k_seen,
+                v: &v_seen,
                 stride: kv_dim,
                 offset: (head / group) * hd,
                 head_dim: hd,
@@ -191,6 +232,29 @@ fn attention_block(
         Some(w) => rms_norm(&o, w, eps),
         None => Ok(o),
     }
+}
+
+/// The keys and values of every cached position as attention sees them
+/// once this batch is written: quantizes the groups below `quantized_end`
+/// not quantized yet, and stores the rest as the type does.
+fn stored_cache(cache: &mut LayerCache, kind: KvType, width: usize, quantized_end: usize) -> (Vec<f32>, Vec<f32>) {
+    if !kind.is_quantized() {
+        return (
+            stored_values(kind, KvRole::Key, &cache.k, width),
+            stored_values(kind, KvRole::Value, &cache.v, width),
+        );
+    }
+    let done = cache.k_quantized.len();
+    let end = quantized_end * width;
+    if end > done {
+        cache.k_quantized.extend(stored_values(kind, KvRole::Key, &cache.k[done..end], width));
+        cache.v_quantized.extend(stored_values(kind, KvRole::Value, &cache.v[done..end], width));
+    }
+    let mut k = cache.k_quantized[..end].to_vec();
+    let mut v = cache.v_quantized[..end].to_vec();
+    k.extend(f16_round(&cache.k[end..]));
+    v.extend(f16_round(&cache.v[end..]));
+    (k, v)
 }
 
 /// Norm, gated FFN (act(gate) * up, then down), (post-norm).

@@ -212,6 +212,7 @@ impl DecoderModel for Llama {
                 k_cache: cache.k,
                 v_cache: cache.v,
                 cache: cache.layout,
+                recent: cache.recent,
                 out: &s.attn,
                 out_offset: 0,
                 n_tokens: n,

@@ -9,7 +9,7 @@
 //! merges the splits.
 
 use navaja_core::ops::attention::AttentionShape;
-use navaja_core::quant::kv::{KvType, quantize_rows};
+use navaja_core::quant::kv::{KV_GROUP, KvRole, KvType, store_rows};
 use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
@@ -68,6 +68,10 @@ struct Params {
     n_blocks: u32,
     sink: u32,
     ring_len: u32,
+    q_end: u32,
+    res_len: u32,
+    res_words: u32,
+    width: u32,
 }
 
 /// Mirrors `struct Params` in shaders/attention_combine.wgsl.
@@ -109,6 +113,17 @@ impl CacheLayout {
     }
 }
 
+/// The f16 ring in which a quantized cache keeps its recent positions
+/// (position `p` in slot `p % slots`), and where its main store ends.
+#[derive(Clone, Copy)]
+pub struct RecentRing<'a> {
+    pub k: &'a wgpu::Buffer,
+    pub v: &'a wgpu::Buffer,
+    pub slots: u32,
+    /// Positions below this are read from the main store, the others from the ring.
+    pub quantized_end: u32,
+}
+
 /// Attention of `q` against the first `start_pos + n_tokens` positions of
 /// the KV cache. Layouts (offsets in f32 elements): q and out [n_tokens,
 /// n_heads * head_dim] f32; k_cache and v_cache hold rows of n_kv_heads *
@@ -119,6 +134,8 @@ pub struct Attention<'a> {
     pub k_cache: &'a wgpu::Buffer,
     pub v_cache: &'a wgpu::Buffer,
     pub cache: CacheLayout,
+    /// The recent positions of a quantized cache (required for q8 and q4).
+    pub recent: Option<RecentRing<'a>>,
     pub out: &'a wgpu::Buffer,
     pub out_offset: u32,
     pub n_tokens: u32,
@@ -283,7 +300,35 @@ impl Attention<'_> {
             }
         }
         let row_words = layout.kind.row_words(shape.kv_width()) as u64;
-        let cache_words = u64::from(layout.slots_needed(shape.kv_len() as u32)) * row_words;
+        let kv_len = shape.kv_len() as u32;
+        let res_words = shape.kv_width().div_ceil(2) as u32;
+        let (main_end, res_len, q_end) = match (layout.kind.is_quantized(), self.recent) {
+            (false, _) => (kv_len, 1, 0),
+            (true, None) => {
+                return Err(NavajaError::invalid("attention: a quantized cache needs its ring of recent positions"));
+            }
+            (true, Some(r)) => {
+                let group = KV_GROUP as u32;
+                if r.quantized_end > kv_len
+                    || kv_len - r.quantized_end > r.slots
+                    || !r.quantized_end.is_multiple_of(group)
+                {
+                    return Err(NavajaError::invalid(format!(
+                        "attention: positions {}..{kv_len} do not fit in a ring of {} recent slots",
+                        r.quantized_end, r.slots
+                    )));
+                }
+                if !layout.sink.is_multiple_of(group) || !layout.ring_len.is_multiple_of(group) {
+                    return Err(NavajaError::invalid(
+                        "attention: a quantized ring cache needs sink and ring in whole groups",
+                    ));
+                }
+                check_span("attention: k ring", r.k, 0, u64::from(r.slots) * u64::from(res_words))?;
+                check_span("attention: v ring", r.v, 0, u64::from(r.slots) * u64::from(res_words))?;
+                (r.quantized_end, r.slots, r.quantized_end)
+            }
+        };
+        let cache_words = u64::from(layout.slots_needed(main_end)) * row_words;
         check_span("attention: k_cache", self.k_cache, 0, cache_words)?;
         check_span("attention: v_cache", self.v_cache, 0, cache_words)?;
 
@@ -338,14 +383,19 @@ impl Attention<'_> {
             n_blocks: (shape.kv_width() / navaja_core::quant::kv::KV_BLOCK) as u32,
             sink: layout.sink,
             ring_len: layout.ring_len,
+            q_end,
+            res_len,
+            res_words,
+            width: shape.kv_width() as u32,
         };
+        let (k_res, v_res) = self.recent.map_or((self.k_cache, self.v_cache), |r| (r.k, r.v));
         let params = gpu.uniform("attention params", &params);
         if !split {
             dispatch(
                 gpu,
                 encoder,
                 &variant,
-                &[self.q, self.k_cache, self.v_cache, self.out, &params],
+                &[self.q, self.k_cache, self.v_cache, self.out, &params, k_res, v_res],
                 (tiles, self.n_kv_heads, 1),
             );
             return Ok(());
@@ -359,7 +409,7 @@ impl Attention<'_> {
             gpu,
             encoder,
             &variant,
-            &[self.q, self.k_cache, self.v_cache, &partials, &params],
+            &[self.q, self.k_cache, self.v_cache, &partials, &params, k_res, v_res],
             (tiles, self.n_kv_heads, plan.splits),
         );
 
@@ -399,22 +449,33 @@ pub async fn attention(
             v_cache.len(),
         )));
     }
-    let words = |values: &[f32]| quantize_rows(KvType::F32, values, width);
-    attention_stored(gpu, q, &words(k_cache), &words(v_cache), shape, scale, CacheLayout::default(), splits).await
+    let cache = StoredCache {
+        k: &store_rows(KvType::F32, KvRole::Key, k_cache, width),
+        v: &store_rows(KvType::F32, KvRole::Value, v_cache, width),
+        layout: CacheLayout::default(),
+        recent: None,
+    };
+    attention_stored(gpu, q, &cache, shape, scale, splits).await
 }
 
-/// Like [`attention`], over caches already in their stored form: the words of
-/// every slot of `layout` (`quant::kv` row layouts), for tests of quantized
-/// and ring caches. Position `p` of the shape is read from slot `layout.slot(p)`.
-#[allow(clippy::too_many_arguments)]
+/// A cache in its stored form, for tests: the words of every slot of the
+/// main store (`quant::kv` layouts; position `p` in slot `layout.slot(p)`),
+/// and for the quantized types the f16 words of the recent ring.
+pub struct StoredCache<'a> {
+    pub k: &'a [u32],
+    pub v: &'a [u32],
+    pub layout: CacheLayout,
+    /// (k words, v words, slots, quantized_end)
+    pub recent: Option<(&'a [u32], &'a [u32], u32, u32)>,
+}
+
+/// Like [`attention`], over a cache already in its stored form.
 pub async fn attention_stored(
     gpu: &GpuDevice,
     q: &[f32],
-    k_words: &[u32],
-    v_words: &[u32],
+    cache: &StoredCache<'_>,
     shape: &AttentionShape,
     scale: f32,
-    layout: CacheLayout,
     splits: Option<u32>,
 ) -> Result<Vec<f32>> {
     let to_u32 = |v: usize, what: &str| {
@@ -430,29 +491,38 @@ pub async fn attention_stored(
         shape.causal,
         shape.window,
     )?;
-    layout.kind.check(s.kv_width(), s.head_dim)?;
-    let words_needed =
-        layout.slots_needed(to_u32(s.kv_len(), "kv_len")?) as usize * layout.kind.row_words(s.kv_width());
-    if q.len() != s.q_len() || k_words.len() != words_needed || v_words.len() != words_needed {
+    if q.len() != s.q_len() || cache.k.len() != cache.v.len() {
         return Err(NavajaError::invalid(format!(
-            "attention: q, k_cache and v_cache have {}, {} and {} values/words, expected {}, {words_needed} and {words_needed}",
+            "attention: q has {} values (expected {}); the caches have {} and {} words",
             q.len(),
-            k_words.len(),
-            v_words.len(),
-            s.q_len()
+            s.q_len(),
+            cache.k.len(),
+            cache.v.len()
         )));
     }
     let out = submit_scoped(gpu, |encoder| {
+        let words = |label, w: &[u32]| {
+            // A buffer needs at least one word.
+            let w = if w.is_empty() { &[0u32][..] } else { w };
+            gpu.upload_bytes(label, bytemuck::cast_slice(w))
+        };
         let q_buf = gpu.upload_f32("attention q", q)?;
-        let k_buf = gpu.upload_bytes("attention k", bytemuck::cast_slice(k_words))?;
-        let v_buf = gpu.upload_bytes("attention v", bytemuck::cast_slice(v_words))?;
+        let k_buf = words("attention k", cache.k)?;
+        let v_buf = words("attention v", cache.v)?;
+        let ring = match cache.recent {
+            Some((k, v, slots, end)) => {
+                Some((words("attention k ring", k)?, words("attention v ring", v)?, slots, end))
+            }
+            None => None,
+        };
         let out = gpu.output_f32("attention out", q.len())?;
         let op = Attention {
             q: &q_buf,
             q_offset: 0,
             k_cache: &k_buf,
             v_cache: &v_buf,
-            cache: layout,
+            cache: cache.layout,
+            recent: ring.as_ref().map(|(k, v, slots, end)| RecentRing { k, v, slots: *slots, quantized_end: *end }),
             out: &out,
             out_offset: 0,
             n_tokens: to_u32(s.n_tokens, "n_tokens")?,
