@@ -38,8 +38,9 @@ fn minilm_matches_the_numpy_reference() {
     let r = &reference["all-minilm-l6-v2"];
     let config = String::from_utf8(read("models/all-MiniLM-L6-v2/config.json")).unwrap();
     let enc = CpuEncoder::from_safetensors(&config, &read("models/all-MiniLM-L6-v2/model.safetensors")).unwrap();
-    let tok = Tokenizer::from_tokenizer_json(&String::from_utf8(read("models/all-MiniLM-L6-v2/tokenizer.json")).unwrap())
-        .unwrap();
+    let tok =
+        Tokenizer::from_tokenizer_json(&String::from_utf8(read("models/all-MiniLM-L6-v2/tokenizer.json")).unwrap())
+            .unwrap();
     let first = r["cosine_with_first"]["first"].as_str().unwrap();
     let embed = |s: &str| {
         let input = text_input(&tok, s, 256).unwrap();
@@ -62,7 +63,8 @@ fn minilm_matches_the_numpy_reference() {
 /// Embeds a few inputs with the model of `o` in both layouts; they must agree.
 fn both_layouts_agree(o: &TinyBert) {
     let folder = tiny_bert_folder(o).unwrap();
-    let from_st = CpuEncoder::from_safetensors(&text(&folder, "config.json"), file(&folder, "model.safetensors")).unwrap();
+    let from_st =
+        CpuEncoder::from_safetensors(&text(&folder, "config.json"), file(&folder, "model.safetensors")).unwrap();
     let from_gguf = CpuEncoder::from_gguf(&tiny_bert_gguf(o).unwrap()).unwrap();
     let tok = Tokenizer::from_tokenizer_json(&text(&folder, "tokenizer.json")).unwrap();
     for (a, b) in [("a man is eating food.", ""), ("the monkey", "playing drums on the device!"), ("", "x")] {
@@ -120,7 +122,8 @@ fn specs_and_configs_of_tiny_models() {
 
     // sentence-transformers files: pooling and normalisation; a folder whose
     // modules.json names a missing pooling config is incomplete.
-    let folder = tiny_bert_folder(&TinyBert { pooling: Pooling::Cls, normalize: false, ..TinyBert::default() }).unwrap();
+    let folder =
+        tiny_bert_folder(&TinyBert { pooling: Pooling::Cls, normalize: false, ..TinyBert::default() }).unwrap();
     let st = SafetensorsFile::parse(file(&folder, "model.safetensors")).unwrap();
     let spec = ModelSpec::from_safetensors(&text(&folder, "config.json"), &st).unwrap();
     let modules = text(&folder, "modules.json");
@@ -145,9 +148,10 @@ fn specs_and_configs_of_tiny_models() {
 fn inputs_are_wrapped_and_truncated() {
     let folder = tiny_bert_folder(&TinyBert::default()).unwrap();
     let tok = Tokenizer::from_tokenizer_json(&text(&folder, "tokenizer.json")).unwrap();
-    let gguf_tok =
-        Tokenizer::from_gguf(&navaja_core::gguf::GgufHeader::parse(&tiny_bert_gguf(&TinyBert::default()).unwrap()).unwrap().metadata)
-            .unwrap();
+    let gguf_tok = Tokenizer::from_gguf(
+        &navaja_core::gguf::GgufHeader::parse(&tiny_bert_gguf(&TinyBert::default()).unwrap()).unwrap().metadata,
+    )
+    .unwrap();
     let (cls, sep) = (TINY_BERT_CLS, TINY_BERT_SEP);
     for t in [&tok, &gguf_tok] {
         // An empty text is [CLS] [SEP], as in sentence-transformers.
@@ -160,7 +164,10 @@ fn inputs_are_wrapped_and_truncated() {
         let p = pair_input(t, "the man", "is eating the food of the city", 8, 1).unwrap();
         assert_eq!(p.ids.len(), 8);
         assert_eq!(p.type_ids, vec![0, 0, 0, 0, 1, 1, 1, 1]);
-        assert_eq!(&p.ids[..4], &[cls, t.encode("the", false, false).unwrap()[0], t.encode("man", false, false).unwrap()[0], sep]);
+        assert_eq!(
+            &p.ids[..4],
+            &[cls, t.encode("the", false, false).unwrap()[0], t.encode("man", false, false).unwrap()[0], sep]
+        );
         assert_eq!(text_input(t, "x", 2).unwrap_err().code(), "invalid-argument");
     }
 }

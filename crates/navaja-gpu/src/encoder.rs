@@ -152,6 +152,15 @@ impl Encoder {
         &self.model.spec
     }
 
+    /// The model's weights (for benchmarks that time its matrices alone).
+    pub fn model(&self) -> &Bert {
+        &self.model
+    }
+
+    pub fn gpu(&self) -> &Arc<GpuDevice> {
+        &self.gpu
+    }
+
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
     }
@@ -238,10 +247,16 @@ impl Encoder {
             )));
         }
         if let Some(max) = m.max_positions().filter(|&max| input.len() > max) {
-            return Err(NavajaError::invalid(format!("input {i} has {} tokens; the model has {max} positions", input.len())));
+            return Err(NavajaError::invalid(format!(
+                "input {i} has {} tokens; the model has {max} positions",
+                input.len()
+            )));
         }
         if let Some(&id) = input.ids.iter().find(|&&id| id as usize >= m.token_embd.rows) {
-            return Err(NavajaError::invalid(format!("input {i}: token id {id} is past the {}-token vocabulary", m.token_embd.rows)));
+            return Err(NavajaError::invalid(format!(
+                "input {i}: token id {id} is past the {}-token vocabulary",
+                m.token_embd.rows
+            )));
         }
         let types = m.token_types.as_ref().map_or(1, |t| t.rows);
         if let Some(&t) = input.type_ids.iter().find(|&&t| t as usize >= types) {

@@ -46,7 +46,10 @@ fn load(o: &TinyBert, source: &Source, opts: &EncoderOptions) -> (Encoder, CpuEn
         Source::Gguf => {
             let file = tiny_bert_gguf(o).unwrap();
             let loaded = load_encoder_gguf(gpu, &file).unwrap();
-            (pollster::block_on(Encoder::new(Arc::clone(gpu), loaded, opts)).unwrap(), CpuEncoder::from_gguf(&file).unwrap())
+            (
+                pollster::block_on(Encoder::new(Arc::clone(gpu), loaded, opts)).unwrap(),
+                CpuEncoder::from_gguf(&file).unwrap(),
+            )
         }
         Source::Folder => {
             let f = tiny_bert_folder(o).unwrap();
@@ -93,7 +96,9 @@ fn embeddings_match(o: &TinyBert, source: Source, min_cosine: f64) {
 #[test]
 fn tiny_bert_gguf_matches_cpu_reference() {
     // The CPU reference computes with the same (dequantized) weights: only f32 rounding differs.
-    for (ty, pooling) in [(GgmlType::F32, Pooling::Mean), (GgmlType::F16, Pooling::Cls), (GgmlType::Q8_0, Pooling::Mean)] {
+    for (ty, pooling) in
+        [(GgmlType::F32, Pooling::Mean), (GgmlType::F16, Pooling::Cls), (GgmlType::Q8_0, Pooling::Mean)]
+    {
         let o = TinyBert { weight_type: ty, pooling, seed: 11, ..TinyBert::default() };
         embeddings_match(&o, Source::Gguf, 0.99999);
     }
@@ -101,12 +106,15 @@ fn tiny_bert_gguf_matches_cpu_reference() {
 
 #[test]
 fn tiny_bert_folder_matches_cpu_reference() {
-    for (ty, pooling) in [(GgmlType::F32, Pooling::Mean), (GgmlType::F16, Pooling::Last), (GgmlType::BF16, Pooling::Mean)] {
+    for (ty, pooling) in
+        [(GgmlType::F32, Pooling::Mean), (GgmlType::F16, Pooling::Last), (GgmlType::BF16, Pooling::Mean)]
+    {
         let o = TinyBert { weight_type: ty, pooling, seed: 12, ..TinyBert::default() };
         embeddings_match(&o, Source::Folder, 0.99999);
     }
     // Sizes that are no multiple of any workgroup: hidden 36 (3 heads of 12), ffn 52, no token types, no normalisation.
-    let odd = TinyBert { hidden: 36, n_heads: 3, ffn: 52, type_vocab: 0, normalize: false, seed: 13, ..TinyBert::default() };
+    let odd =
+        TinyBert { hidden: 36, n_heads: 3, ffn: 52, type_vocab: 0, normalize: false, seed: 13, ..TinyBert::default() };
     embeddings_match(&odd, Source::Folder, 0.99999);
 }
 

@@ -124,7 +124,13 @@ fn check_attention(rng: &mut StdRng, lens: &[usize], n_heads: usize, head_dim: u
         pollster::block_on(encoder_attention(gpu, &q, &k, &v, lens, n_heads, head_dim, scale, slopes.as_deref(), tile))
             .unwrap();
     let want = encoder_attention_ref(&q, &k, &v, lens, n_heads, head_dim, scale, slopes.as_deref()).unwrap();
-    assert_close(&got, &want, 3e-6, 1e-5, &format!("attention {lens:?} {n_heads}x{head_dim} alibi {alibi} tile {tile:?}"));
+    assert_close(
+        &got,
+        &want,
+        3e-6,
+        1e-5,
+        &format!("attention {lens:?} {n_heads}x{head_dim} alibi {alibi} tile {tile:?}"),
+    );
 }
 
 #[test]

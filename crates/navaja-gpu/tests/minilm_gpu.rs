@@ -51,7 +51,8 @@ fn minilm() -> Encoder {
 
 #[test]
 fn embeddings_match_the_numpy_reference() {
-    let reference: serde_json::Value = serde_json::from_slice(&read("tests/fixtures/reference/reference.json")).unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_slice(&read("tests/fixtures/reference/reference.json")).unwrap();
     let r = &reference["all-minilm-l6-v2"];
     let mut enc = minilm();
     let cfg = enc.config().clone();

@@ -65,7 +65,9 @@ pub fn max_seq_length(sentence_bert_config_json: &str) -> Result<Option<usize>> 
         None | Some(Value::Null) => Ok(None),
         Some(n) => match n.as_u64() {
             Some(n) if n > 0 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
-            _ => Err(NavajaError::format(format!("sentence_bert_config.json: max_seq_length {n} is not a positive integer"))),
+            _ => Err(NavajaError::format(format!(
+                "sentence_bert_config.json: max_seq_length {n} is not a positive integer"
+            ))),
         },
     }
 }
@@ -86,9 +88,15 @@ impl EncoderConfig {
     /// model: mean pooling, no normalisation, the model's position limit.
     /// A modules.json that names a Pooling module whose config is missing
     /// is a `model-format` error (the folder is incomplete).
-    pub fn from_sentence_transformers(spec: &ModelSpec, files: &SentenceTransformersFiles<'_>) -> Result<EncoderConfig> {
+    pub fn from_sentence_transformers(
+        spec: &ModelSpec,
+        files: &SentenceTransformersFiles<'_>,
+    ) -> Result<EncoderConfig> {
         let bert = spec.bert.as_ref().ok_or_else(|| {
-            NavajaError::unsupported(format!("{} is not an encoder (embeddings need a BERT model)", spec.architecture.name()))
+            NavajaError::unsupported(format!(
+                "{} is not an encoder (embeddings need a BERT model)",
+                spec.architecture.name()
+            ))
         })?;
         let modules = files.modules_json.map(SentenceTransformersModules::from_modules_json).transpose()?;
         let pooling = match (files.pooling_json, &modules) {
@@ -102,20 +110,23 @@ impl EncoderConfig {
         };
         let pooling = if bert.classifier_labels.is_some() { Pooling::Cls } else { pooling };
         let st_max = files.sentence_bert_config_json.map(max_seq_length).transpose()?.flatten();
-        Ok(EncoderConfig {
-            pooling,
-            normalize: modules.is_some_and(|m| m.normalize),
-            max_tokens: limit(spec, st_max),
-        })
+        Ok(EncoderConfig { pooling, normalize: modules.is_some_and(|m| m.normalize), max_tokens: limit(spec, st_max) })
     }
 
     /// For a GGUF file: its pooling type, and L2 normalisation as llama.cpp's
     /// embedding tool does by default (GGUF does not record it).
     pub fn from_gguf_spec(spec: &ModelSpec) -> Result<EncoderConfig> {
         let bert = spec.bert.as_ref().ok_or_else(|| {
-            NavajaError::unsupported(format!("{} is not an encoder (embeddings need a BERT model)", spec.architecture.name()))
+            NavajaError::unsupported(format!(
+                "{} is not an encoder (embeddings need a BERT model)",
+                spec.architecture.name()
+            ))
         })?;
-        Ok(EncoderConfig { pooling: bert.pooling, normalize: bert.classifier_labels.is_none(), max_tokens: limit(spec, None) })
+        Ok(EncoderConfig {
+            pooling: bert.pooling,
+            normalize: bert.classifier_labels.is_none(),
+            max_tokens: limit(spec, None),
+        })
     }
 }
 

@@ -67,7 +67,11 @@ pub fn pair_input(tok: &Tokenizer, a: &str, b: &str, max_tokens: usize, b_type: 
     let mut b = tok.encode(b, false, false)?;
     let budget = max_tokens - 3;
     while a.len() + b.len() > budget {
-        if a.len() > b.len() { a.pop() } else { b.pop() };
+        if a.len() > b.len() {
+            a.pop()
+        } else {
+            b.pop()
+        };
     }
     let first = a.len() + 2;
     let mut ids = Vec::with_capacity(a.len() + b.len() + 3);

@@ -175,11 +175,7 @@ impl ModelSpec {
                     )));
                 }
             };
-        let rope = if is_bert {
-            None
-        } else {
-            Some(rope(&cfg, arch, head_dim)?)
-        };
+        let rope = if is_bert { None } else { Some(rope(&cfg, arch, head_dim)?) };
 
         let mut spec = ModelSpec::base(BaseSpec {
             architecture: arch,

@@ -15,9 +15,7 @@ pub fn layer_norm_rows(x_len: usize, weight_len: usize, bias_len: usize, eps: f3
         return Err(NavajaError::invalid("layer_norm: weight is empty"));
     }
     if bias_len != weight_len {
-        return Err(NavajaError::invalid(format!(
-            "layer_norm: bias has {bias_len} values, the weight {weight_len}"
-        )));
+        return Err(NavajaError::invalid(format!("layer_norm: bias has {bias_len} values, the weight {weight_len}")));
     }
     if x_len == 0 || !x_len.is_multiple_of(weight_len) {
         return Err(NavajaError::invalid(format!(

@@ -296,8 +296,10 @@ pub fn tiny_bert_folder(o: &TinyBert) -> Result<Vec<(String, Vec<u8>)>> {
     let added: Vec<_> = vocab[..5]
         .iter()
         .enumerate()
-        .map(|(i, t)| json!({"id": i, "content": t, "special": true, "single_word": false, "lstrip": false,
-            "rstrip": false, "normalized": false}))
+        .map(|(i, t)| {
+            json!({"id": i, "content": t, "special": true, "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false})
+        })
         .collect();
     let special = |t: &str, id: u32| json!({"id": t, "ids": [id], "tokens": [t]});
     let tokenizer = json!({
@@ -324,7 +326,9 @@ pub fn tiny_bert_folder(o: &TinyBert) -> Result<Vec<(String, Vec<u8>)>> {
             json!({"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}),
         ];
         if o.normalize {
-            modules.push(json!({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}));
+            modules.push(
+                json!({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}),
+            );
         }
         let pooling = json!({
             "word_embedding_dimension": o.hidden,

@@ -131,11 +131,16 @@ impl Bert {
             return Err(NavajaError::unsupported("a causal BERT is not an encoder navaja runs"));
         }
         if spec.n_kv_heads != spec.n_heads || spec.n_heads * spec.head_dim != spec.hidden_size {
-            return Err(NavajaError::unsupported("the encoder needs plain multi-head attention (n_heads * head_dim = hidden)"));
+            return Err(NavajaError::unsupported(
+                "the encoder needs plain multi-head attention (n_heads * head_dim = hidden)",
+            ));
         }
         let (d, f) = (spec.hidden_size, spec.ffn_size);
         let norm = |t: &mut TensorMap, name: &str| -> Result<Norm> {
-            Ok(Norm { weight: t.take_vector(&format!("{name}.weight"), d)?, bias: t.take_vector(&format!("{name}.bias"), d)? })
+            Ok(Norm {
+                weight: t.take_vector(&format!("{name}.weight"), d)?,
+                bias: t.take_vector(&format!("{name}.bias"), d)?,
+            })
         };
         let mut layers = Vec::with_capacity(spec.n_layers);
         for i in 0..spec.n_layers {
@@ -197,6 +202,24 @@ impl Bert {
         self.head.as_ref().map(|h| h.out.rows)
     }
 
+    /// Multiply-adds of the matrix products per token (2 FLOPs each): what
+    /// nearly all of an encoder's time goes to; attention adds 2 * hidden
+    /// per key, small next to it for sentences.
+    pub fn matmul_macs_per_token(&self) -> u64 {
+        let per_layer: u64 = self
+            .layers
+            .iter()
+            .map(|l| {
+                [&l.wq, &l.wk, &l.wv, &l.wo, &l.up, &l.down]
+                    .into_iter()
+                    .chain(l.gate.iter())
+                    .map(|w| (w.rows * w.cols) as u64)
+                    .sum::<u64>()
+            })
+            .sum();
+        per_layer
+    }
+
     /// Bytes of weights on the GPU.
     pub fn weight_bytes(&self) -> u64 {
         let norm = |n: &Norm| n.weight.gpu_bytes() + n.bias.gpu_bytes();
@@ -214,9 +237,10 @@ impl Bert {
                     + norm(&l.out_norm)
             })
             .sum();
-        let head = self.head.as_ref().map_or(0, |h| {
-            h.dense.gpu_bytes() + h.dense_bias.gpu_bytes() + h.out.gpu_bytes() + h.out_bias.gpu_bytes()
-        });
+        let head = self
+            .head
+            .as_ref()
+            .map_or(0, |h| h.dense.gpu_bytes() + h.dense_bias.gpu_bytes() + h.out.gpu_bytes() + h.out_bias.gpu_bytes());
         let tables = [Some(&self.token_embd), self.position_embd.as_ref(), self.token_types.as_ref()]
             .into_iter()
             .flatten()
@@ -254,7 +278,13 @@ impl Bert {
 
     /// Records the forward pass of `b` into `enc`: the pooled vectors end in
     /// `s.pooled` and, with a head, the scores in `s.scores`.
-    pub fn encode_forward(&self, gpu: &GpuDevice, enc: &mut wgpu::CommandEncoder, s: &EncoderScratch, b: &PackedBatch) -> Result<()> {
+    pub fn encode_forward(
+        &self,
+        gpu: &GpuDevice,
+        enc: &mut wgpu::CommandEncoder,
+        s: &EncoderScratch,
+        b: &PackedBatch,
+    ) -> Result<()> {
         let spec = &self.spec;
         if b.rows as usize > s.max_tokens || b.n_seqs as usize > s.max_seqs {
             return Err(NavajaError::invalid("encoder: the batch is larger than the scratch"));
@@ -333,7 +363,8 @@ impl Bert {
         .encode(gpu, enc)?;
         if let Some(head) = &self.head {
             let seqs = b.n_seqs;
-            rows_matmul(&head.dense, &s.pooled, &s.head_hidden, Some(&head.dense_bias), false, seqs).encode(gpu, enc)?;
+            rows_matmul(&head.dense, &s.pooled, &s.head_hidden, Some(&head.dense_bias), false, seqs)
+                .encode(gpu, enc)?;
             Activate { x: &s.head_hidden, offset: 0, len: seqs * hidden, f: Unary::Tanh }.encode(gpu, enc)?;
             rows_matmul(&head.out, &s.head_hidden, &s.scores, Some(&head.out_bias), false, seqs).encode(gpu, enc)?;
         }

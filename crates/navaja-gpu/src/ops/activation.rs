@@ -48,8 +48,11 @@ impl Activate<'_> {
         check_span("activation: x", self.x, self.offset, u64::from(self.len))?;
         let wg = gpu.kernels.workgroup_size(256);
         let (gx, gy) = gpu.dispatch_grid("activation", self.len.div_ceil(wg))?;
-        let variant =
-            KernelVariant { kernel: UNARY, entry_point: "main", constants: vec![("WG", wg), ("ACT", unary_constant(self.f))] };
+        let variant = KernelVariant {
+            kernel: UNARY,
+            entry_point: "main",
+            constants: vec![("WG", wg), ("ACT", unary_constant(self.f))],
+        };
         let params = gpu.uniform("activation params", &Params { len: self.len, offset: self.offset, _pad: [0; 2] });
         dispatch(gpu, encoder, &variant, &[self.x, &params], (gx, gy, 1));
         Ok(())

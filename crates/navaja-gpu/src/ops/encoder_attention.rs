@@ -109,7 +109,10 @@ impl EncoderAttention<'_> {
         let bytes = u64::from(self.rows) * width * 4;
         for (what, b) in [("q", self.q), ("k", self.k), ("v", self.v), ("out", self.out)] {
             if b.size() < bytes {
-                return Err(NavajaError::invalid(format!("encoder attention: {what} needs {bytes} bytes, has {}", b.size())));
+                return Err(NavajaError::invalid(format!(
+                    "encoder attention: {what} needs {bytes} bytes, has {}",
+                    b.size()
+                )));
             }
         }
         gpu.check_binding_size("encoder attention q", bytes)?;

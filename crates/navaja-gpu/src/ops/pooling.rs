@@ -66,9 +66,14 @@ impl Pool<'_> {
         let x_bytes = u64::from(self.rows) * u64::from(self.hidden) * 4;
         let out_bytes = u64::from(self.n_seqs) * u64::from(self.hidden) * 4;
         let seq_bytes = u64::from(self.n_seqs) * 8;
-        for (what, buffer, bytes) in [("x", self.x, x_bytes), ("out", self.out, out_bytes), ("seqs", self.seqs, seq_bytes)] {
+        for (what, buffer, bytes) in
+            [("x", self.x, x_bytes), ("out", self.out, out_bytes), ("seqs", self.seqs, seq_bytes)]
+        {
             if buffer.size() < bytes {
-                return Err(NavajaError::invalid(format!("pooling: {what} needs {bytes} bytes, its buffer has {}", buffer.size())));
+                return Err(NavajaError::invalid(format!(
+                    "pooling: {what} needs {bytes} bytes, its buffer has {}",
+                    buffer.size()
+                )));
             }
             gpu.check_binding_size(&format!("pooling {what}"), bytes)?;
         }
@@ -95,7 +100,14 @@ impl Pool<'_> {
 
 /// Uploads `x` (packed sequences of `lens` rows of `hidden` values), pools it
 /// on the GPU and reads the `lens.len() * hidden` results back.
-pub async fn pool(gpu: &GpuDevice, x: &[f32], hidden: usize, lens: &[usize], pooling: Pooling, normalize: bool) -> Result<Vec<f32>> {
+pub async fn pool(
+    gpu: &GpuDevice,
+    x: &[f32],
+    hidden: usize,
+    lens: &[usize],
+    pooling: Pooling,
+    normalize: bool,
+) -> Result<Vec<f32>> {
     if hidden == 0 || !x.len().is_multiple_of(hidden) {
         return Err(NavajaError::invalid(format!("pooling: {} values are not rows of {hidden}", x.len())));
     }
