@@ -26,7 +26,7 @@ pub struct BenchArgs<'a> {
 }
 
 /// Median, min and max of `values`.
-fn stats(values: &[f64]) -> serde_json::Value {
+pub fn stats(values: &[f64]) -> serde_json::Value {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     json!({ "median": v[v.len() / 2], "min": v[0], "max": v[v.len() - 1], "runs": v.len() })

@@ -2,10 +2,13 @@
 //! calls to navaja-gpu / navaja-core and results into text or JSON.
 
 mod bench;
+mod bench_embed;
 mod devices;
+mod embed;
 mod generate;
 mod inspect;
 mod model_files;
+mod rerank;
 mod runtime;
 mod score;
 mod tokenize;
@@ -105,6 +108,50 @@ enum Command {
         #[arg(long)]
         max_tokens: Option<usize>,
     },
+    /// Embed texts with a BERT-family encoder (a GGUF file or a sentence-transformers folder).
+    Embed {
+        #[arg(long)]
+        model: PathBuf,
+        /// Print one JSON object: {"model", "dim", "embeddings": [[...], ...]} in input order.
+        #[arg(long)]
+        json: bool,
+        /// Also print the matrix of cosine similarities between the texts.
+        #[arg(long)]
+        similarity: bool,
+        /// Override the model's pooling: mean, cls or last.
+        #[arg(long, value_parser = embed::parse_pooling)]
+        pooling: Option<navaja_core::model::Pooling>,
+        /// Do not L2-normalise the embeddings, whatever the model says.
+        #[arg(long)]
+        no_normalize: bool,
+        /// The texts, one embedding each.
+        texts: Vec<String>,
+    },
+    /// Score documents for a query with a cross-encoder (reranker), best first.
+    Rerank {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        query: String,
+        #[arg(long)]
+        json: bool,
+        /// The documents to rank.
+        docs: Vec<String>,
+    },
+    /// Measure embedding throughput: texts per second for batches of short sentences (JSON).
+    BenchEmbed {
+        #[arg(long)]
+        model: PathBuf,
+        /// Texts per batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Timed runs; medians are reported with min and max.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Words per text (15 are about 20 tokens).
+        #[arg(long, default_value_t = 15)]
+        words: usize,
+    },
     /// Measure decode and prefill speed and the adapter's read bandwidth (JSON).
     Bench {
         #[arg(long)]
@@ -146,6 +193,15 @@ fn main() -> ExitCode {
             no_bos,
             max_tokens,
         }),
+        Command::Embed { model, json, similarity, pooling, no_normalize, texts } => {
+            embed::run(&embed::EmbedArgs { model: &model, texts: &texts, json, similarity, pooling, no_normalize })
+        }
+        Command::Rerank { model, query, json, docs } => {
+            rerank::run(&rerank::RerankArgs { model: &model, query: &query, docs: &docs, json })
+        }
+        Command::BenchEmbed { model, batch, runs, words } => {
+            bench_embed::run(&bench_embed::BenchEmbedArgs { model: &model, batch, runs, words })
+        }
         Command::Bench { model, runs, prompt_tokens, decode_tokens } => {
             bench::run(&bench::BenchArgs { model: &model, runs, prompt_tokens, decode_tokens })
         }
