@@ -211,6 +211,12 @@ impl Encoder {
                 "this model is a cross-encoder (reranker): it scores (query, document) pairs; use rerank",
             ));
         }
+        if self.config.pooling == Pooling::None {
+            return Err(NavajaError::invalid(
+                "the model's pooling is \"none\" (token vectors, no sentence embedding); choose one \
+                 (set_pooling, or --pooling mean|cls|last on the command line)",
+            ));
+        }
         self.run(inputs, Output::Pooled).await
     }
 

@@ -145,6 +145,15 @@ fn tiny_reranker_matches_cpu_reference() {
     }
     let (mut embedder, _) = load(&TinyBert::default(), &Source::Gguf, &EncoderOptions::default());
     assert_eq!(pollster::block_on(embedder.rerank("q", &["d"])).unwrap_err().code(), "unsupported-model");
+    // A GGUF without pooling embeds once a pooling is chosen.
+    let (mut tokens_only, cpu) =
+        load(&TinyBert { pooling: Pooling::None, ..TinyBert::default() }, &Source::Gguf, &EncoderOptions::default());
+    assert_eq!(pollster::block_on(tokens_only.embed(&["x"])).unwrap_err().code(), "invalid-argument");
+    assert_eq!(tokens_only.set_pooling(Pooling::None).unwrap_err().code(), "invalid-argument");
+    tokens_only.set_pooling(Pooling::Cls).unwrap();
+    let got = pollster::block_on(tokens_only.embed(&["the man"])).unwrap();
+    let input = tokens_only.text_input("the man").unwrap();
+    assert!(cosine(&got[0], &cpu.embed(&input.ids, &input.type_ids, Pooling::Cls, true).unwrap()) > 0.99999);
 }
 
 #[test]

@@ -2,15 +2,20 @@
 //! scripts/setup.sh) on the GPU against the independent f32 numpy reference
 //! (tests/fixtures/reference/reference.json, from minilm_numpy.py): the
 //! first embedding values and the cosine similarities of the reference
-//! sentences; and a batch of 64 texts of mixed lengths against each text
-//! embedded alone. A missing model fails the test.
+//! sentences; the same model converted to GGUF (F16, Q8_0) with llama.cpp's
+//! own bert-bge vocabulary file; and a batch of 64 texts of mixed lengths
+//! against each text embedded alone. A missing model fails the test.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use navaja_core::encoder::SentenceTransformersFiles;
+use navaja_core::gguf::GgufHeader;
+use navaja_core::model::Pooling;
 use navaja_core::ops::pooling::cosine;
-use navaja_gpu::encoder::{Encoder, EncoderOptions, HfEncoderFiles, load_encoder_safetensors};
+use navaja_core::quant::GgmlType;
+use navaja_core::testing::bert_gguf_from_safetensors;
+use navaja_gpu::encoder::{Encoder, EncoderOptions, HfEncoderFiles, load_encoder_gguf, load_encoder_safetensors};
 
 mod common;
 use common::gpu;
@@ -110,4 +115,38 @@ fn a_batch_of_64_mixed_texts_equals_each_text_alone() {
     }
     eprintln!("lowest cosine batch vs alone: {worst:.9}");
     assert!(worst >= 0.9999, "lowest cosine {worst}");
+}
+
+#[test]
+fn gguf_f16_and_q8_0_conversions_stay_close_to_the_reference() {
+    let reference: serde_json::Value =
+        serde_json::from_slice(&read("tests/fixtures/reference/reference.json")).unwrap();
+    let cosines = reference["all-minilm-l6-v2"]["cosine_with_first"].as_object().unwrap();
+    let texts: Vec<&str> = std::iter::once(cosines["first"].as_str().unwrap())
+        .chain(cosines.keys().map(String::as_str).filter(|k| *k != "first"))
+        .collect();
+    let f32_embeddings = pollster::block_on(minilm().embed(&texts)).unwrap();
+
+    let config = String::from_utf8(read("models/all-MiniLM-L6-v2/config.json")).unwrap();
+    let weights = read("models/all-MiniLM-L6-v2/model.safetensors");
+    let vocab = read("models/llama-vocab/ggml-vocab-bert-bge.gguf");
+    let vocab = GgufHeader::parse(&vocab).unwrap().metadata;
+    // (type, lowest cosine with the f32 embedding, largest cosine-similarity error vs the reference)
+    for (ty, min_cos, max_err) in [(GgmlType::F16, 0.99999, 0.002), (GgmlType::Q8_0, 0.999, 0.005)] {
+        let gguf = bert_gguf_from_safetensors(&config, &weights, &vocab, Pooling::Mean, ty).unwrap();
+        let loaded = load_encoder_gguf(gpu(), &gguf).unwrap();
+        let mut enc = pollster::block_on(Encoder::new(Arc::clone(gpu()), loaded, &EncoderOptions::default())).unwrap();
+        assert_eq!((enc.config().pooling, enc.config().normalize), (Pooling::Mean, true));
+        let e = pollster::block_on(enc.embed(&texts)).unwrap();
+        for (i, (g, f)) in e.iter().zip(&f32_embeddings).enumerate() {
+            let c = cosine(g, f);
+            eprintln!("{ty:?} text {i}: cosine with the f32 folder's embedding {c:.7}");
+            assert!(c >= min_cos, "{ty:?} text {i}: {c}");
+        }
+        for (text, emb) in texts[1..].iter().zip(&e[1..]) {
+            let (got, want) = (cosine(&e[0], emb), cosines[*text].as_f64().unwrap());
+            eprintln!("{ty:?} {text:?}: {got:.5} (reference {want})");
+            assert!((got - want).abs() <= max_err, "{ty:?} {text}: {got} vs {want}");
+        }
+    }
 }

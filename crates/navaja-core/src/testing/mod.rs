@@ -8,11 +8,13 @@
 //! Deterministic: the same options and seed give the same bytes everywhere.
 
 mod blocks;
+mod convert;
 mod tiny;
 mod tiny_bert;
 mod vocab;
 
 pub use blocks::random_blocks;
+pub use convert::{bert_gguf_from_safetensors, quantize_q8_0};
 pub use tiny::{TinyDecoder, tiny_decoder_gguf};
 pub use tiny_bert::{TINY_BERT_CLS, TINY_BERT_SEP, TinyBert, tiny_bert_folder, tiny_bert_gguf};
 pub use vocab::{BOS_ID, EOS_ID, MAX_VOCAB, MIN_VOCAB, tokenizer_metadata};
