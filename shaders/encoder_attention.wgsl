@@ -23,9 +23,9 @@ struct Params {
     n_items: u32,  // tiles * n_heads
     alibi: u32,
     scale: f32,
+    max_len: u32,  // the longest sequence: a uniform bound for every tile's key loop
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
@@ -47,7 +47,8 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    // Uniform across the workgroup (tiles is read-only), so every barrier below is too.
+    // Uniform across the workgroup, as is the key loop's bound (p.max_len,
+    // not this tile's length), so every barrier below is in uniform control flow.
     let item = group.x + group.y * groups.x;
     if (item >= p.n_items) {
         return;
@@ -76,8 +77,8 @@ fn main(
     var l = 0.0;
     var s: array<f32, BC>;
 
-    for (var k0 = 0u; k0 < len; k0 += BC) {
-        let n = min(BC, len - k0);
+    for (var k0 = 0u; k0 < p.max_len; k0 += BC) {
+        let n = min(BC, max(len, k0) - k0); // 0 once this sequence's keys are done
         workgroupBarrier(); // the previous tile's V is consumed
         for (var e = lid; e < n * D4; e += WG) {
             kv_sh[e] = k[(first + k0 + e / D4) * p.width4 + col + e % D4];

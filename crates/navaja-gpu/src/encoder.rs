@@ -314,6 +314,7 @@ impl Encoder {
             n_seqs: lens.len() as u32,
             n_tiles: (tiles.len() / 4) as u32,
             rows_per_tile: tile_rows,
+            max_len: lens.iter().copied().max().unwrap_or(0) as u32,
             pooling: if output == Output::Scores { Pooling::Cls } else { self.config.pooling },
             normalize: output == Output::Pooled && self.config.normalize,
         };

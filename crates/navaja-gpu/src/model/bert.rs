@@ -115,6 +115,8 @@ pub struct PackedBatch {
     pub n_seqs: u32,
     pub n_tiles: u32,
     pub rows_per_tile: u32,
+    /// The longest sequence.
+    pub max_len: u32,
     /// How the sequences become vectors (a reranker's head takes the first token: `Cls`).
     pub pooling: Pooling,
     pub normalize: bool,
@@ -322,6 +324,7 @@ impl Bert {
                 tiles: &s.tiles,
                 n_tiles: b.n_tiles,
                 rows_per_tile: b.rows_per_tile,
+                max_len: b.max_len,
                 rows: n,
                 n_heads: spec.n_heads as u32,
                 head_dim: spec.head_dim as u32,

@@ -34,7 +34,8 @@ struct Params {
     n_items: u32,
     alibi: u32,
     scale: f32,
-    _pad: [u32; 3],
+    max_len: u32,
+    _pad: [u32; 2],
 }
 
 /// Keys per tile of workgroup memory: 8 KiB of K (or V) for head sizes up to 64.
@@ -79,6 +80,8 @@ pub struct EncoderAttention<'a> {
     pub tiles: &'a wgpu::Buffer,
     pub n_tiles: u32,
     pub rows_per_tile: u32,
+    /// The longest sequence of the table.
+    pub max_len: u32,
     pub rows: u32,
     pub n_heads: u32,
     pub head_dim: u32,
@@ -96,8 +99,8 @@ impl EncoderAttention<'_> {
                 "encoder attention: head_dim {d} (it must be a multiple of 4, at most 256)"
             )));
         }
-        if self.n_heads == 0 || self.rows == 0 || self.n_tiles == 0 {
-            return Err(NavajaError::invalid("encoder attention: no heads, rows or tiles"));
+        if self.n_heads == 0 || self.rows == 0 || self.n_tiles == 0 || self.max_len > self.rows {
+            return Err(NavajaError::invalid("encoder attention: no heads, rows or tiles, or sequences past the rows"));
         }
         if !self.rows_per_tile.is_power_of_two() || self.rows_per_tile > gpu.kernels.workgroup_size(256) {
             return Err(NavajaError::invalid(format!("encoder attention: {} rows per tile", self.rows_per_tile)));
@@ -137,7 +140,8 @@ impl EncoderAttention<'_> {
             n_items: items,
             alibi: u32::from(self.slopes.is_some()),
             scale: self.scale,
-            _pad: [0; 3],
+            max_len: self.max_len,
+            _pad: [0; 2],
         };
         let params = gpu.uniform("encoder attention params", &params);
         // Without ALiBi the kernel never reads the slopes; any read-only buffer will do.
@@ -206,6 +210,7 @@ pub async fn encoder_attention(
             tiles: &tiles,
             n_tiles: to_u32(table.len() / 4)?,
             rows_per_tile: tile_rows,
+            max_len: to_u32(lens.iter().copied().max().unwrap_or(0))?,
             rows: to_u32(rows)?,
             n_heads: to_u32(n_heads)?,
             head_dim: to_u32(head_dim)?,
