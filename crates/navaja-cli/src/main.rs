@@ -3,11 +3,14 @@
 
 mod bench;
 mod bench_kv;
+mod bench_embed;
 mod devices;
+mod embed;
 mod generate;
 mod inspect;
 mod kv_eval;
 mod model_files;
+mod rerank;
 mod runtime;
 mod score;
 mod tokenize;
@@ -146,6 +149,50 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Embed texts with a BERT-family encoder (a GGUF file or a sentence-transformers folder).
+    Embed {
+        #[arg(long)]
+        model: PathBuf,
+        /// Print one JSON object: {"model", "dim", "embeddings": [[...], ...]} in input order.
+        #[arg(long)]
+        json: bool,
+        /// Also print the matrix of cosine similarities between the texts.
+        #[arg(long)]
+        similarity: bool,
+        /// Override the model's pooling: mean, cls or last.
+        #[arg(long, value_parser = embed::parse_pooling)]
+        pooling: Option<navaja_core::model::Pooling>,
+        /// Do not L2-normalise the embeddings, whatever the model says.
+        #[arg(long)]
+        no_normalize: bool,
+        /// The texts, one embedding each.
+        texts: Vec<String>,
+    },
+    /// Score documents for a query with a cross-encoder (reranker), best first.
+    Rerank {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        query: String,
+        #[arg(long)]
+        json: bool,
+        /// The documents to rank.
+        docs: Vec<String>,
+    },
+    /// Measure embedding throughput: texts per second for batches of short sentences (JSON).
+    BenchEmbed {
+        #[arg(long)]
+        model: PathBuf,
+        /// Texts per batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Timed runs; medians are reported with min and max.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Words per text (15 are about 20 tokens).
+        #[arg(long, default_value_t = 15)]
+        words: usize,
+    },
     /// Measure decode and prefill speed and the adapter's read bandwidth (JSON).
     Bench {
         #[arg(long)]
@@ -202,6 +249,15 @@ fn main() -> ExitCode {
         }
         Command::Bench { model, runs, prompt_tokens, decode_tokens, kv } => {
             bench::run(&bench::BenchArgs { model: &model, kv, runs, prompt_tokens, decode_tokens })
+        }
+        Command::Embed { model, json, similarity, pooling, no_normalize, texts } => {
+            embed::run(&embed::EmbedArgs { model: &model, texts: &texts, json, similarity, pooling, no_normalize })
+        }
+        Command::Rerank { model, query, json, docs } => {
+            rerank::run(&rerank::RerankArgs { model: &model, query: &query, docs: &docs, json })
+        }
+        Command::BenchEmbed { model, batch, runs, words } => {
+            bench_embed::run(&bench_embed::BenchEmbedArgs { model: &model, batch, runs, words })
         }
     };
     match result {

@@ -84,3 +84,52 @@ pub fn read_optional(dir: &Path, name: &str) -> Result<Option<String>> {
     }
     std::fs::read_to_string(&path).map(Some).map_err(|e| io_error(&path, e))
 }
+
+/// The text files of an encoder folder beside model.safetensors.
+pub struct EncoderFolder {
+    pub config: String,
+    pub tokenizer: String,
+    pub modules: Option<String>,
+    pub pooling: Option<String>,
+    pub sentence_bert_config: Option<String>,
+}
+
+impl EncoderFolder {
+    /// The files as the library takes them, with the weights' bytes.
+    pub fn files<'a>(&'a self, weights: &'a [u8]) -> navaja_gpu::encoder::HfEncoderFiles<'a> {
+        navaja_gpu::encoder::HfEncoderFiles {
+            config_json: &self.config,
+            tokenizer_json: &self.tokenizer,
+            weights,
+            sentence_transformers: navaja_core::encoder::SentenceTransformersFiles {
+                modules_json: self.modules.as_deref(),
+                pooling_json: self.pooling.as_deref(),
+                sentence_bert_config_json: self.sentence_bert_config.as_deref(),
+            },
+        }
+    }
+}
+
+/// Reads config.json and tokenizer.json (required), and sentence-transformers'
+/// modules.json, the Pooling module's config (at the path modules.json names,
+/// else 1_Pooling/) and sentence_bert_config.json when present.
+pub fn read_encoder_folder(dir: &Path) -> Result<EncoderFolder> {
+    let required = |name: &str, why: &str| {
+        read_optional(dir, name)?.ok_or_else(|| NavajaError::format(format!("{} has no {name} ({why})", dir.display())))
+    };
+    let config = required("config.json", "the model's configuration")?;
+    let tokenizer = required("tokenizer.json", "the tokenizer; vocab.txt alone is not read")?;
+    let modules = read_optional(dir, "modules.json")?;
+    let pooling_dir = match &modules {
+        Some(json) => navaja_core::encoder::SentenceTransformersModules::from_modules_json(json)?
+            .pooling_path
+            .unwrap_or_else(|| "1_Pooling".to_string()),
+        None => "1_Pooling".to_string(),
+    };
+    if pooling_dir.split(['/', '\\']).any(|part| part == "..") {
+        return Err(NavajaError::format(format!("modules.json: pooling path {pooling_dir:?} leaves the model folder")));
+    }
+    let pooling = read_optional(dir, &format!("{pooling_dir}/config.json"))?;
+    let sentence_bert_config = read_optional(dir, "sentence_bert_config.json")?;
+    Ok(EncoderFolder { config, tokenizer, modules, pooling, sentence_bert_config })
+}

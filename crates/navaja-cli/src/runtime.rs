@@ -1,5 +1,5 @@
 //! What every GPU command of the CLI shares: opening the device, loading a
-//! decoder, a session, and a millisecond clock.
+//! decoder or an encoder, a session, and a millisecond clock.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,9 +8,12 @@ use std::time::Instant;
 use clap::Args;
 use navaja_core::quant::kv::KvType;
 use navaja_core::{NavajaError, Result};
+use navaja_gpu::encoder::{Encoder, EncoderOptions, load_encoder_gguf, load_encoder_safetensors};
 use navaja_gpu::model::{LoadedDecoder, load_decoder_gguf};
 use navaja_gpu::session::{KvWindow, Session, SessionOptions};
 use navaja_gpu::{DeviceOptions, GpuDevice};
+
+use crate::model_files::{self, ModelFiles};
 
 pub fn open_gpu() -> Result<Arc<GpuDevice>> {
     Ok(Arc::new(pollster::block_on(GpuDevice::new(&DeviceOptions::from_env()))?))
@@ -67,4 +70,28 @@ impl CacheArgs {
             ..SessionOptions::default()
         }
     }
+}
+
+/// Reads an encoder (a GGUF file, or a Hugging Face / sentence-transformers
+/// folder) and plans its scratch; returns it with the load time in ms.
+pub fn load_encoder(gpu: &Arc<GpuDevice>, path: &Path, opts: &EncoderOptions) -> Result<(Encoder, f64)> {
+    let start = Instant::now();
+    let loaded = match model_files::open(path)? {
+        ModelFiles::Gguf { path, .. } => {
+            let file = std::fs::read(&path)
+                .map_err(|e| NavajaError::invalid(format!("cannot read {}: {e}", path.display())))?;
+            load_encoder_gguf(gpu, &file)?
+        }
+        ModelFiles::Safetensors { dir, bytes, .. } => {
+            let folder = model_files::read_encoder_folder(&dir)?;
+            load_encoder_safetensors(gpu, &folder.files(&bytes))?
+        }
+    };
+    let encoder = pollster::block_on(Encoder::new(gpu.clone(), loaded, opts))?;
+    Ok((encoder, start.elapsed().as_secs_f64() * 1000.0))
+}
+
+/// A model's display name: its file or folder name.
+pub fn model_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }

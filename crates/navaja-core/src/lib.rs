@@ -6,8 +6,10 @@
 //! - [`model`]: model specs (hyper-parameters) read from metadata.
 //! - [`tokenizer`], [`chat`]: text to tokens and back, chat templates.
 //! - [`ops`]: CPU reference ops that GPU kernels are tested against.
+//! - [`encoder`]: encoder inputs and output configuration (embeddings, reranking).
 
 pub mod chat;
+pub mod encoder;
 pub mod error;
 pub mod gguf;
 pub mod model;

@@ -47,6 +47,13 @@ pub use crate::ops::logits::{
 };
 pub use crate::ops::rope::ROPE;
 
+// --- encoders: LayerNorm, activations, packed attention, pooling (kernels defined in their ops/ modules) ---
+
+pub use crate::ops::activation::UNARY;
+pub use crate::ops::encoder_attention::ENCODER_ATTENTION;
+pub use crate::ops::layer_norm::LAYER_NORM;
+pub use crate::ops::pooling::POOLING;
+
 /// Every kernel, so tests can validate each one without a device.
 pub const ALL_KERNELS: &[Kernel] = &[
     RMS_NORM,
@@ -103,6 +110,11 @@ pub const ALL_KERNELS: &[Kernel] = &[
     TOP_K_SELECT,
     TOP_K_GATHER,
     TOP_K_FINAL,
+    // encoders: LayerNorm, activations, packed attention, pooling
+    LAYER_NORM,
+    UNARY,
+    ENCODER_ATTENTION,
+    POOLING,
 ];
 
 /// A kernel with its specialisation constants: the pipeline cache key.

@@ -7,12 +7,14 @@
 //! - [`ops`]: one module per GPU op, each tested against its CPU reference
 //!   in `navaja_core::ops`.
 //! - [`weights`]: model tensors on the GPU, kept in their quantized blocks.
-//! - [`model`]: decoder architectures recording their forward pass.
+//! - [`model`]: architectures recording their forward pass (decoders, and BERT encoders).
 //! - [`session`]: KV cache and scratch of one conversation; prefill and decode steps.
 //! - [`generation`]: sampling loop, stop conditions, streaming, chat.
+//! - [`encoder`]: embeddings and reranking with BERT-family encoders, batched.
 
 pub mod buffers;
 pub mod device;
+pub mod encoder;
 pub mod generation;
 pub mod kernels;
 pub mod kv_cache;

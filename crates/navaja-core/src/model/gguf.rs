@@ -89,7 +89,7 @@ impl ModelSpec {
 
         match arch {
             Architecture::Gemma3 => gemma3(md, &k, &mut spec)?,
-            Architecture::Bert => bert(h, &k, &mut spec)?,
+            Architecture::Bert => bert(h, &k, arch_name == "jina-bert-v2", &mut spec)?,
             Architecture::Llama | Architecture::Qwen2 => {}
         }
         finish(spec, &|name| h.tensor(name).map(|t| t.dims.clone()))
@@ -101,7 +101,8 @@ pub(crate) fn architecture(name: &str) -> Result<Architecture> {
         "llama" => Ok(Architecture::Llama),
         "qwen2" => Ok(Architecture::Qwen2),
         "gemma3" => Ok(Architecture::Gemma3),
-        "bert" => Ok(Architecture::Bert),
+        // JinaBERT v2 is a BERT with ALiBi and a gated FFN (spec fields, see `bert` below).
+        "bert" | "jina-bert-v2" => Ok(Architecture::Bert),
         other => Err(NavajaError::unsupported(format!(
             "architecture {other:?} is not supported (supported: {SUPPORTED_ARCHITECTURES})"
         ))),
@@ -253,22 +254,51 @@ fn gemma3(md: &Metadata, k: &dyn Fn(&str) -> String, spec: &mut ModelSpec) -> Re
     Ok(())
 }
 
-fn bert(h: &GgufHeader, k: &dyn Fn(&str) -> String, spec: &mut ModelSpec) -> Result<()> {
+fn bert(h: &GgufHeader, k: &dyn Fn(&str) -> String, jina: bool, spec: &mut ModelSpec) -> Result<()> {
     let md = &h.metadata;
     spec.activation = Activation::Gelu;
     spec.causal = md.get_bool(&k("attention.causal"))?.unwrap_or(false);
-    let pooling = match md.get_u64(&k("pooling_type"))? {
+    // llama.cpp's reranker head: cls (dense, then tanh) and cls.output (the scores).
+    let head = h.tensor("cls.weight").is_some() && h.tensor("cls.output.weight").is_some();
+    let pooling_type = md.get_u64(&k("pooling_type"))?;
+    let pooling = match pooling_type {
+        None if head => Pooling::Cls,
         None | Some(0) => Pooling::None,
         Some(1) => Pooling::Mean,
         Some(2) => Pooling::Cls,
         Some(3) => Pooling::Last,
+        // Rank: the first token through the classification head.
+        Some(4) => Pooling::Cls,
         Some(other) => {
             return Err(NavajaError::unsupported(format!(
-                "{} {other} is not supported (0 none, 1 mean, 2 cls, 3 last)",
+                "{} {other} is not supported (0 none, 1 mean, 2 cls, 3 last, 4 rank)",
                 k("pooling_type")
             )));
         }
     };
+    let classifier_labels = if pooling_type == Some(4) || (pooling_type.is_none() && head) {
+        match h.tensor("cls.output.weight").map(|t| t.dims.as_slice()) {
+            Some([_, n]) if h.tensor("cls.weight").is_some() => Some(dim("cls.output.weight rows", *n)?),
+            _ => {
+                return Err(NavajaError::unsupported(format!(
+                    "{} is 4 (rank), but the file lacks the cls / cls.output classification head navaja needs",
+                    k("pooling_type")
+                )));
+            }
+        }
+    } else {
+        None
+    };
+    if jina {
+        spec.ffn_gated = true;
+        for extra in ["blk.0.attn_norm_2.weight", "blk.0.attn_q_norm.weight", "blk.0.attn_k_norm.weight"] {
+            if h.tensor(extra).is_some() {
+                return Err(NavajaError::unsupported(format!(
+                    "this jina-bert-v2 variant has {extra:?}; navaja runs jina-embeddings-v2 without extra norms"
+                )));
+            }
+        }
+    }
     let type_vocab_size = match md.get_u64("tokenizer.ggml.token_type_count")? {
         Some(n) => usize::try_from(n)
             .ok()
@@ -280,6 +310,12 @@ fn bert(h: &GgufHeader, k: &dyn Fn(&str) -> String, spec: &mut ModelSpec) -> Res
         },
     };
     // llama.cpp stores max_position_embeddings as bert.context_length.
-    spec.bert = Some(BertSpec { pooling, type_vocab_size, max_position_embeddings: spec.context_length });
+    let mut b = BertSpec::absolute(pooling, type_vocab_size, spec.context_length);
+    b.classifier_labels = classifier_labels;
+    if jina {
+        b.max_position_embeddings = 0;
+        b.alibi_max_bias = Some(super::hf::JINA_ALIBI_MAX_BIAS);
+    }
+    spec.bert = Some(b);
     Ok(())
 }

@@ -164,18 +164,18 @@ impl ModelSpec {
             return Err(NavajaError::unsupported("gemma3 with attention_bias is not supported"));
         }
 
-        let rope = if is_bert {
-            match cfg.str("position_embedding_type")?.unwrap_or("absolute") {
-                "absolute" => None,
+        // JinaBERT (jina-embeddings-v2) is a BERT with ALiBi instead of position embeddings.
+        let alibi = is_bert
+            && match cfg.str("position_embedding_type")?.unwrap_or("absolute") {
+                "absolute" => false,
+                "alibi" => true,
                 other => {
                     return Err(NavajaError::unsupported(format!(
-                        "BERT position_embedding_type {other:?} is not supported (only \"absolute\")"
+                        "BERT position_embedding_type {other:?} is not supported (\"absolute\" and JinaBERT's \"alibi\")"
                     )));
                 }
-            }
-        } else {
-            Some(rope(&cfg, arch, head_dim)?)
-        };
+            };
+        let rope = if is_bert { None } else { Some(rope(&cfg, arch, head_dim)?) };
 
         let mut spec = ModelSpec::base(BaseSpec {
             architecture: arch,
@@ -200,12 +200,7 @@ impl ModelSpec {
         });
         match arch {
             Architecture::Gemma3 => gemma3(&cfg, &mut spec)?,
-            Architecture::Bert => {
-                let types = cfg.u64("type_vocab_size")?.unwrap_or(0);
-                let type_vocab_size = if types == 0 { 0 } else { dim("config.json \"type_vocab_size\"", types)? };
-                spec.bert =
-                    Some(BertSpec { pooling: Pooling::None, type_vocab_size, max_position_embeddings: context });
-            }
+            Architecture::Bert => bert(&cfg, &mut spec, alibi)?,
             Architecture::Llama | Architecture::Qwen2 => {}
         }
         finish(spec, &|name| find(name).map(|t| t.shape.iter().rev().copied().collect()))
@@ -257,6 +252,45 @@ impl Pooling {
         }
     }
 }
+
+/// BERT's extras: token types, ALiBi with JinaBERT's gated FFN, and the
+/// classification head of a `BertForSequenceClassification` (a reranker).
+fn bert(cfg: &Config<'_>, spec: &mut ModelSpec, alibi: bool) -> Result<()> {
+    let types = cfg.u64("type_vocab_size")?.unwrap_or(0);
+    let type_vocab_size = if types == 0 { 0 } else { dim("config.json \"type_vocab_size\"", types)? };
+    let mut b = BertSpec::absolute(Pooling::None, type_vocab_size, spec.context_length);
+    if alibi {
+        b.max_position_embeddings = 0;
+        b.alibi_max_bias = Some(JINA_ALIBI_MAX_BIAS);
+        // JinaBERT's MLP: gelu(x W[:f]) * (x W[f:]), then W_out (jina-embeddings-v2).
+        spec.ffn_gated = match cfg.str("feed_forward_type")?.unwrap_or("geglu") {
+            "geglu" => true,
+            other => {
+                return Err(NavajaError::unsupported(format!(
+                    "JinaBERT feed_forward_type {other:?} is not supported (only \"geglu\")"
+                )));
+            }
+        };
+    }
+    let architectures = match cfg.0.get("architectures") {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if architectures.iter().any(|a| a.ends_with("ForSequenceClassification")) {
+        // transformers: num_labels is the size of id2label (2 when neither is given).
+        let labels = match (cfg.0.get("id2label"), cfg.u64("num_labels")?) {
+            (Some(Value::Object(m)), _) => m.len() as u64,
+            (_, Some(n)) => n,
+            _ => 2,
+        };
+        b.classifier_labels = Some(dim("config.json \"id2label\" (the number of labels)", labels)?);
+    }
+    spec.bert = Some(b);
+    Ok(())
+}
+
+/// jina-embeddings-v2's ALiBi maximum bias (llama.cpp's `f_max_alibi_bias` for jina-bert-v2).
+pub(crate) const JINA_ALIBI_MAX_BIAS: f32 = 8.0;
 
 fn activation(cfg: &Config<'_>, arch: Architecture) -> Result<Activation> {
     // Gemma 3 names it hidden_activation; the others hidden_act.

@@ -146,8 +146,21 @@ pub struct BertSpec {
     pub pooling: Pooling,
     /// Rows of the token-type (segment) embedding; 0 when the model has none.
     pub type_vocab_size: usize,
-    /// Rows of the learned absolute position embedding.
+    /// Rows of the learned absolute position embedding; 0 with ALiBi.
     pub max_position_embeddings: usize,
+    /// JinaBERT: no position embedding; attention scores get ALiBi biases
+    /// `-slope_h * |i - j|` with slopes from this maximum bias (8).
+    pub alibi_max_bias: Option<f32>,
+    /// A cross-encoder (reranker) head on the first token: `labels` scores
+    /// `out(tanh(dense(h_cls)))` (BERT's pooler + classifier, llama.cpp's `cls` + `cls.output`).
+    pub classifier_labels: Option<usize>,
+}
+
+impl BertSpec {
+    /// A BERT with learned positions and no classification head.
+    pub fn absolute(pooling: Pooling, type_vocab_size: usize, max_position_embeddings: usize) -> BertSpec {
+        BertSpec { pooling, type_vocab_size, max_position_embeddings, alibi_max_bias: None, classifier_labels: None }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -324,6 +337,9 @@ impl ModelSpec {
                 "rope: base {}, {} dims, {:?} ordering, scaling {:?} x{}",
                 r.freq_base, r.dims, r.ordering, r.scaling.kind, r.scaling.factor
             )),
+            None if self.bert.as_ref().is_some_and(|b| b.alibi_max_bias.is_some()) => {
+                lines.push("positions: ALiBi attention biases".into())
+            }
             None => lines.push("positions: learned absolute embeddings".into()),
         }
         if let Some(w) = self.sliding_window {
@@ -340,10 +356,12 @@ impl ModelSpec {
             self.n_params as f64 / 1e6
         ));
         if let Some(b) = &self.bert {
-            lines.push(format!(
-                "pooling {:?}, {} token types, {} positions",
-                b.pooling, b.type_vocab_size, b.max_position_embeddings
-            ));
+            let positions = match b.alibi_max_bias {
+                Some(bias) => format!("ALiBi (max bias {bias})"),
+                None => format!("{} positions", b.max_position_embeddings),
+            };
+            let head = b.classifier_labels.map(|n| format!(", classification head of {n} labels")).unwrap_or_default();
+            lines.push(format!("pooling {:?}, {} token types, {positions}{head}", b.pooling, b.type_vocab_size));
         }
         lines.join("\n")
     }

@@ -11,6 +11,11 @@ use crate::{NavajaError, Result};
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpectedTensor {
     pub name: String,
+    /// The llama.cpp name of the same tensor (equal to `name` for GGUF specs),
+    /// so that engines can address the tensors of either source one way.
+    /// JinaBERT's fused HF `mlp.gated_layers` has no llama.cpp counterpart
+    /// (GGUF splits it); it is called `blk.N.ffn_gate_up.weight`.
+    pub gguf_name: String,
     pub dims: Vec<u64>,
 }
 
@@ -33,34 +38,60 @@ fn rows(spec: &ModelSpec) -> Vec<Row> {
     let v = spec.vocab_size;
     let mut out = Vec::new();
     if spec.architecture == Architecture::Bert {
-        let (p, types) = spec.bert.as_ref().map(|b| (b.max_position_embeddings, b.type_vocab_size)).unwrap_or((0, 0));
+        let b = spec.bert.as_ref();
+        let (p, types) = b.map(|b| (b.max_position_embeddings, b.type_vocab_size)).unwrap_or((0, 0));
+        let alibi = b.is_some_and(|b| b.alibi_max_bias.is_some());
         out.push(row("token_embd.weight", "embeddings.word_embeddings.weight", &[d, v]));
-        out.push(row("position_embd.weight", "embeddings.position_embeddings.weight", &[d, p]));
+        if !alibi {
+            out.push(row("position_embd.weight", "embeddings.position_embeddings.weight", &[d, p]));
+        }
         if types > 0 {
             out.push(row("token_types.weight", "embeddings.token_type_embeddings.weight", &[d, types]));
         }
         out.push(row("token_embd_norm.weight", "embeddings.LayerNorm.weight", &[d]));
         out.push(row("token_embd_norm.bias", "embeddings.LayerNorm.bias", &[d]));
+        let hf_source = matches!(spec.source, SpecSource::HfConfig { .. });
         for i in 0..spec.n_layers {
             let g = |s: &str| format!("blk.{i}.{s}");
             let h = |s: &str| format!("encoder.layer.{i}.{s}");
-            for (gn, hn, dims) in [
-                ("attn_q", "attention.self.query", [d, q]),
-                ("attn_k", "attention.self.key", [d, kv]),
-                ("attn_v", "attention.self.value", [d, kv]),
-                ("attn_output", "attention.output.dense", [q, d]),
-                ("ffn_up", "intermediate.dense", [d, f]),
-                ("ffn_down", "output.dense", [f, d]),
-            ] {
+            // (GGUF, HF, dims, bias): JinaBERT names its MLP differently and gates it.
+            let mut linears = vec![
+                ("attn_q", "attention.self.query", [d, q], true),
+                ("attn_k", "attention.self.key", [d, kv], true),
+                ("attn_v", "attention.self.value", [d, kv], true),
+                ("attn_output", "attention.output.dense", [q, d], true),
+            ];
+            let out_norm = if spec.ffn_gated {
+                if hf_source {
+                    linears.push(("ffn_gate_up", "mlp.gated_layers", [d, 2 * f], false));
+                } else {
+                    linears.push(("ffn_gate", "", [d, f], false));
+                    linears.push(("ffn_up", "", [d, f], false));
+                }
+                linears.push(("ffn_down", "mlp.wo", [f, d], true));
+                "mlp.layernorm"
+            } else {
+                linears.push(("ffn_up", "intermediate.dense", [d, f], true));
+                linears.push(("ffn_down", "output.dense", [f, d], true));
+                "output.LayerNorm"
+            };
+            for (gn, hn, dims, bias) in linears {
                 out.push(row(g(&format!("{gn}.weight")), h(&format!("{hn}.weight")), &dims));
-                out.push(row(g(&format!("{gn}.bias")), h(&format!("{hn}.bias")), &[dims[1]]));
+                if bias {
+                    out.push(row(g(&format!("{gn}.bias")), h(&format!("{hn}.bias")), &[dims[1]]));
+                }
             }
-            for (gn, hn) in
-                [("attn_output_norm", "attention.output.LayerNorm"), ("layer_output_norm", "output.LayerNorm")]
-            {
+            for (gn, hn) in [("attn_output_norm", "attention.output.LayerNorm"), ("layer_output_norm", out_norm)] {
                 out.push(row(g(&format!("{gn}.weight")), h(&format!("{hn}.weight")), &[d]));
                 out.push(row(g(&format!("{gn}.bias")), h(&format!("{hn}.bias")), &[d]));
             }
+        }
+        if let Some(labels) = b.and_then(|b| b.classifier_labels) {
+            // BertForSequenceClassification: pooler.dense then classifier (outside the `bert.` prefix).
+            out.push(row("cls.weight", "pooler.dense.weight", &[d, d]));
+            out.push(row("cls.bias", "pooler.dense.bias", &[d]));
+            out.push(row("cls.output.weight", "classifier.weight", &[d, labels]));
+            out.push(row("cls.output.bias", "classifier.bias", &[labels]));
         }
         return out;
     }
@@ -110,12 +141,14 @@ impl ModelSpec {
             .into_iter()
             .map(|r| {
                 let name = match &self.source {
-                    SpecSource::Gguf => r.gguf,
-                    // lm_head sits outside the base model's prefix in HF checkpoints.
-                    SpecSource::HfConfig { .. } if r.hf.starts_with("lm_head") => r.hf,
+                    SpecSource::Gguf => r.gguf.clone(),
+                    // The heads sit outside the base model's prefix in HF checkpoints.
+                    SpecSource::HfConfig { .. } if r.hf.starts_with("lm_head") || r.hf.starts_with("classifier") => {
+                        r.hf
+                    }
                     SpecSource::HfConfig { prefix } => format!("{prefix}{}", r.hf),
                 };
-                ExpectedTensor { name, dims: r.dims }
+                ExpectedTensor { name, gguf_name: r.gguf, dims: r.dims }
             })
             .collect()
     }

@@ -14,3 +14,8 @@ pub mod attention;
 pub mod glu;
 pub mod logits;
 pub mod rope;
+// Encoders (BERT): LayerNorm, plain activations, packed-sequence attention, pooling.
+pub mod activation;
+pub mod encoder_attention;
+pub mod layer_norm;
+pub mod pooling;

@@ -1,6 +1,7 @@
 //! A plain CPU forward pass of the decoder models (llama, qwen2, gemma3) over
 //! f32 weights dequantized from a GGUF file: the oracle that the GPU engine's
-//! logits and tokens are tested against.
+//! logits and tokens are tested against. [`CpuEncoder`] does the same for the
+//! BERT family (embeddings and reranker scores).
 //!
 //! Written to be checked by reading, not to be fast: one code path whose
 //! architecture differences all come from [`crate::model::ModelSpec`] fields
@@ -24,9 +25,11 @@
 //! # Ok::<(), navaja_core::NavajaError>(())
 //! ```
 
+mod bert;
 mod math;
 mod model;
 mod session;
 
+pub use bert::CpuEncoder;
 pub use model::{CpuModel, argmax};
 pub use session::{CpuCacheOptions, CpuSession};

@@ -137,6 +137,12 @@ impl Tokenizer {
                 *slot = Some(id);
             }
         }
+        // BERT conversions name [CLS] `cls_token_id`; it is the BOS of a WordPiece tokenizer.
+        if kind == TokenizerKind::Wpm && read_id("bos_token_id").is_none() {
+            if let Some(id) = read_id("cls_token_id") {
+                ids.bos = Some(id);
+            }
+        }
         // llama.cpp reads the deprecated FIM keys after the current ones, so they win when both exist.
         for (key, slot) in [
             ("prefix_token_id", &mut ids.fim_pre),

@@ -83,3 +83,55 @@ pub fn upload_gguf(gpu: &GpuDevice, header: &GgufHeader, file: &[u8]) -> Result<
     }
     Ok(map)
 }
+
+/// Uploads the tensors `spec` requires from a safetensors checkpoint (the
+/// complete file in `bytes`, its parsed header in `file`), collected under
+/// their llama.cpp names so that an architecture reads both formats alike.
+///
+/// F32 and F16 matrices are uploaded as they are; BF16 is widened to F32
+/// (exactly). Vectors (norms, biases) become F32. JinaBERT's fused
+/// `mlp.gated_layers` is split into `ffn_gate` (its first half of rows) and
+/// `ffn_up`, as llama.cpp's converter does. Tensors the spec does not use
+/// (a pooler, position ids) are never read.
+pub fn upload_safetensors(
+    gpu: &GpuDevice,
+    spec: &navaja_core::model::ModelSpec,
+    file: &navaja_core::safetensors::SafetensorsFile,
+    bytes: &[u8],
+) -> Result<TensorMap> {
+    use navaja_core::safetensors::SafetensorsDtype as D;
+    let mut map = TensorMap::new();
+    for t in spec.expected_tensors() {
+        let st = file.require_tensor(&t.name)?;
+        let data = file.tensor_data(bytes, st)?;
+        let cols = *t.dims.first().ok_or_else(|| NavajaError::format(format!("tensor {:?} has no dims", t.name)))?;
+        let rows: u64 = t.dims[1..].iter().product();
+        let as_usize =
+            |v: u64| usize::try_from(v).map_err(|_| NavajaError::format(format!("tensor {:?} is too large", t.name)));
+        let (rows, cols) = (as_usize(rows)?, as_usize(cols)?);
+        let widened;
+        let (ty, data): (GgmlType, &[u8]) = match st.dtype {
+            D::F32 => (GgmlType::F32, data),
+            D::F16 if t.dims.len() > 1 => (GgmlType::F16, data),
+            D::F16 | D::BF16 => {
+                widened = file.tensor_f32(bytes, st)?.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+                (GgmlType::F32, &widened)
+            }
+            other => {
+                return Err(NavajaError::unsupported(format!(
+                    "tensor {:?} has dtype {other}; navaja reads F32, F16 and BF16 safetensors",
+                    t.name
+                )));
+            }
+        };
+        match t.gguf_name.strip_suffix("ffn_gate_up.weight") {
+            Some(layer) if rows % 2 == 0 => {
+                let half = data.len() / 2;
+                map.insert(gpu.upload_weight(&format!("{layer}ffn_gate.weight"), ty, rows / 2, cols, &data[..half])?);
+                map.insert(gpu.upload_weight(&format!("{layer}ffn_up.weight"), ty, rows / 2, cols, &data[half..])?);
+            }
+            _ => map.insert(gpu.upload_weight(&t.gguf_name, ty, rows, cols, data)?),
+        }
+    }
+    Ok(map)
+}

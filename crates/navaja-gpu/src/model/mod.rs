@@ -5,19 +5,22 @@
 //!   browser download can stream into the GPU without holding the file.
 //! - [`llama`]: the Llama family (SmolLM2, TinyLlama, Llama 3.x) and Qwen2,
 //!   which differs only by properties of the spec (q/k/v biases, NeoX RoPE).
+//! - [`bert`]: BERT-family encoders (embeddings, rerankers, JinaBERT), run by
+//!   [`crate::encoder`] rather than through [`DecoderModel`].
 //!
 //! An architecture implements [`DecoderModel`]: given a [`Scratch`] holding
 //! the token ids of a batch and the session's [`KvCache`], it records the
 //! whole forward pass into one command encoder, writing the new keys and
 //! values into the cache and the logits of the rows asked for.
 
+pub mod bert;
 pub mod llama;
 pub mod loader;
 
 use navaja_core::model::{Architecture, ModelSpec};
 use navaja_core::{NavajaError, Result};
 
-pub use loader::{TensorMap, upload_gguf};
+pub use loader::{TensorMap, upload_gguf, upload_safetensors};
 
 use crate::GpuDevice;
 use crate::kv_cache::KvCache;

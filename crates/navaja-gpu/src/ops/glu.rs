@@ -8,11 +8,12 @@ use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
 use crate::kernels::{Kernel, KernelVariant};
+use crate::ops::matmul::shader;
 use crate::ops::support::{check_span, dispatch, submit_scoped, upload_rw};
 
 /// `gate = act(gate) * up`; `ACT` picks the activation (0 SiLU, 1 GELU tanh, 2 GELU erf).
 pub const GLU: Kernel =
-    Kernel { name: "glu", wgsl: include_str!("../../../../shaders/glu.wgsl"), constants: &[("WG", 256), ("ACT", 2)] };
+    Kernel { name: "glu", wgsl: shader!("activation.wgsl", "glu.wgsl"), constants: &[("WG", 256), ("ACT", 2)] };
 
 /// Mirrors `struct Params` in shaders/glu.wgsl.
 #[repr(C)]
@@ -31,8 +32,8 @@ pub struct Glu<'a> {
     pub activation: Activation,
 }
 
-/// The shader's `ACT` constant for an activation.
-fn act_constant(activation: Activation) -> u32 {
+/// The shader's `ACT` constant for an activation (shaders/activation.wgsl).
+pub(crate) fn act_constant(activation: Activation) -> u32 {
     match activation {
         Activation::Silu => 0,
         Activation::GeluTanh => 1,

@@ -15,3 +15,8 @@ pub mod glu;
 pub mod kv_write;
 pub mod logits;
 pub mod rope;
+// Encoders (BERT): LayerNorm, plain activations, packed-sequence attention, pooling.
+pub mod activation;
+pub mod encoder_attention;
+pub mod layer_norm;
+pub mod pooling;

@@ -38,11 +38,23 @@ pub(crate) fn dispatch(
     buffers: &[&wgpu::Buffer],
     groups: (u32, u32, u32),
 ) {
+    let resources: Vec<wgpu::BindingResource> = buffers.iter().map(|b| b.as_entire_binding()).collect();
+    dispatch_bound(gpu, encoder, variant, &resources, groups);
+}
+
+/// [`dispatch`] with explicit binding resources (e.g. the used prefix of a large scratch buffer).
+pub(crate) fn dispatch_bound(
+    gpu: &GpuDevice,
+    encoder: &mut wgpu::CommandEncoder,
+    variant: &KernelVariant,
+    resources: &[wgpu::BindingResource<'_>],
+    groups: (u32, u32, u32),
+) {
     let pipeline = gpu.kernels.pipeline(&gpu.device, variant);
-    let entries: Vec<wgpu::BindGroupEntry> = buffers
+    let entries: Vec<wgpu::BindGroupEntry> = resources
         .iter()
         .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+        .map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() })
         .collect();
     let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some(variant.kernel.name),

@@ -1,0 +1,16 @@
+//! Text encoders (BERT family) without the GPU: what turns a text into
+//! encoder inputs and the encoder's output into an embedding or a score.
+//!
+//! - [`config`]: pooling, normalisation and the input limit, from
+//!   sentence-transformers' files or GGUF metadata ([`EncoderConfig`]).
+//! - [`input`]: `[CLS] text [SEP]` and `[CLS] a [SEP] b [SEP]` inputs with
+//!   truncation ([`text_input`], [`pair_input`]), and batch chunks.
+//!
+//! The arithmetic (LayerNorm, packed attention, pooling) is in
+//! [`crate::ops`]; the CPU forward pass in [`crate::reference::CpuEncoder`].
+
+pub mod config;
+pub mod input;
+
+pub use config::{EncoderConfig, SentenceTransformersFiles, SentenceTransformersModules};
+pub use input::{EncoderInput, chunks, pair_input, text_input};
