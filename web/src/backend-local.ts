@@ -142,10 +142,11 @@ export class LocalBackend implements Backend {
       if (why) warn(why, error);
       await writer.abort().catch(() => {});
     };
-    let load: WasmModelLoad | undefined = wasm.beginLoad(total ?? undefined);
+    let load: WasmModelLoad | undefined;
     const reader = opened.stream.getReader();
     let loaded = 0;
     try {
+      load = wasm.beginLoad(total ?? undefined);
       progress({ phase, loaded, total }, true);
       for (;;) {
         if (signal?.aborted) throw abortError('the model load');
@@ -266,6 +267,10 @@ export class LocalBackend implements Backend {
     } catch (error) {
       throw toNavajaError(error);
     }
+  }
+
+  async loseDeviceForTesting(): Promise<void> {
+    this.#engine().loseDeviceForTesting();
   }
 
   async dispose(): Promise<void> {

@@ -178,6 +178,10 @@ export class WorkerBackend implements Backend {
     return this.#call('rmsNorm', [x, weight, eps]);
   }
 
+  loseDeviceForTesting(): Promise<void> {
+    return this.#call('loseDeviceForTesting', []);
+  }
+
   async dispose(): Promise<void> {
     try {
       if (!this.#broken) await this.#call('dispose', []);

@@ -462,6 +462,14 @@ export class Engine {
     return this.#enqueue((backend) => backend.rmsNorm(x, weight, eps));
   }
 
+  /**
+   * @internal Destroys the GPU device at once (not after queued work), as a
+   * driver reset would: for tests that a lost device is reported, not a hang.
+   */
+  _loseDeviceForTesting(): Promise<void> {
+    return this.#live().loseDeviceForTesting();
+  }
+
   /** Releases the models and the GPU device (and the worker). The engine cannot be used afterwards. */
   async dispose(): Promise<void> {
     const backend = this.#backend;

@@ -80,11 +80,22 @@ export interface Backend {
   embed(texts: string[], signal?: AbortSignal): Promise<Embeddings>;
   unload(kind: 'llm' | 'embedding' | 'all'): Promise<void>;
   rmsNorm(x: Float32Array, weight: Float32Array, eps: number): Promise<Float32Array>;
+  /** Destroys the GPU device, for tests of what the engine reports then. */
+  loseDeviceForTesting(): Promise<void>;
   dispose(): Promise<void>;
 }
 
 /** The Backend methods a Worker runs for its page. */
-export type BackendMethod = 'load' | 'generate' | 'tokenize' | 'detokenize' | 'embed' | 'unload' | 'rmsNorm' | 'dispose';
+export type BackendMethod =
+  | 'load'
+  | 'generate'
+  | 'tokenize'
+  | 'detokenize'
+  | 'embed'
+  | 'unload'
+  | 'rmsNorm'
+  | 'loseDeviceForTesting'
+  | 'dispose';
 
 export interface WorkerInit {
   allowShaderF16: boolean;

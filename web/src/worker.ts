@@ -59,6 +59,9 @@ async function call(id: number, method: string, args: unknown[]): Promise<void> 
         post({ type: 'result', id, value: y }, [y.buffer]);
         return;
       }
+      case 'loseDeviceForTesting':
+        value = await b.loseDeviceForTesting();
+        break;
       case 'dispose':
         value = await b.dispose();
         backend = undefined;

@@ -330,4 +330,32 @@ describe('the language model API in headless Chromium (SwiftShader WebGPU)', { t
       Object.values(others).forEach((want, i) => assert.ok(Math.abs(cos(r[0], r[i + 1]) - want) <= 0.002));
     },
   );
+
+  // Last: it destroys the engine's device.
+  test('a lost GPU device is reported as device-lost, not a hang', async () => {
+    const r = await inPage(harness.page, async (navaja, url, prompt) => {
+      const engine = window.engine;
+      const code = (p) => p.then(() => 'resolved', (e) => `${e instanceof navaja.NavajaError}:${e.code}`);
+      const stream = await engine.completions.create({ prompt, max_tokens: 64, temperature: 0, stream: true });
+      let chunks = 0;
+      let during = 'ended normally';
+      try {
+        for await (const chunk of stream) {
+          if (chunk.choices[0].text && ++chunks === 1) await engine._loseDeviceForTesting();
+        }
+      } catch (e) {
+        during = `${e instanceof navaja.NavajaError}:${e.code}`;
+      }
+      return {
+        chunks,
+        during,
+        next: await code(engine.completions.create({ prompt, max_tokens: 1 })),
+        load: await code(engine.load(url, { cache: 'none' })),
+      };
+    }, MODEL_URL, REFERENCE.prompt_text);
+    assert.equal(r.during, 'true:device-lost', JSON.stringify(r));
+    assert.ok(r.chunks < 64);
+    assert.equal(r.next, 'true:device-lost');
+    assert.equal(r.load, 'true:device-lost');
+  });
 });

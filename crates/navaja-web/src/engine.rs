@@ -86,10 +86,15 @@ impl WasmEngine {
         } else {
             from_js("load options", options)?
         };
-        let loaded = load.stream.finish().await.map_err(to_js_error)?;
+        let loaded = match load.stream.finish().await {
+            Ok(loaded) => loaded,
+            Err(e) => return Err(to_js_error(settle(&self.gpu, e).await)),
+        };
         let (session_options, kv) = options.session_options();
-        let session =
-            Session::new(self.gpu.clone(), loaded.model.clone(), &session_options).await.map_err(to_js_error)?;
+        let session = match Session::new(self.gpu.clone(), loaded.model.clone(), &session_options).await {
+            Ok(session) => session,
+            Err(e) => return Err(to_js_error(settle(&self.gpu, e).await)),
+        };
         let spec = loaded.model.spec();
         let info = ModelInfo {
             kind: "llm",
@@ -149,8 +154,54 @@ impl WasmEngine {
         let mut llm = self.llm.borrow_mut().take().ok_or_else(no_model)?;
         let result = run_generation(&mut llm, &request, &on_text).await;
         *self.llm.borrow_mut() = Some(llm);
-        to_js(&GenerateResponse::from(result.map_err(to_js_error)?))
+        match result {
+            Ok(generation) => to_js(&GenerateResponse::from(generation)),
+            Err(e) => Err(to_js_error(settle(&self.gpu, e).await)),
+        }
     }
+
+    /// Destroys the GPU device, as a driver reset or the browser would:
+    /// for tests of what the engine reports then. The engine cannot be
+    /// used afterwards.
+    #[wasm_bindgen(js_name = loseDeviceForTesting)]
+    pub fn lose_device_for_testing(&self) {
+        self.gpu.device.destroy();
+    }
+}
+
+/// The error to report for `e`: when the device was lost, `device-lost`.
+/// In the browser a pending readback fails as soon as the device goes, but
+/// the device's `lost` promise, which says why, resolves a little later (up
+/// to hundreds of ms on a busy machine): after a `gpu` error, wait for it
+/// for up to half a second.
+async fn settle(gpu: &GpuDevice, e: NavajaError) -> NavajaError {
+    if matches!(e, NavajaError::Gpu(_)) {
+        for _ in 0..25 {
+            if let Err(lost @ NavajaError::DeviceLost(_)) = gpu.check_health() {
+                return lost;
+            }
+            sleep_ms(20).await;
+        }
+    }
+    match gpu.check_health() {
+        Err(lost @ NavajaError::DeviceLost(_)) => lost,
+        _ => e,
+    }
+}
+
+/// Resolves after `ms` milliseconds (`setTimeout`, in a window or a worker).
+async fn sleep_ms(ms: u32) {
+    let tick = js_sys::Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        let set_timeout = js_sys::Reflect::get(&global, &JsValue::from_str("setTimeout"))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        let scheduled = set_timeout.is_some_and(|f| f.call2(&global, &resolve, &JsValue::from(ms)).is_ok());
+        if !scheduled {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(tick).await;
 }
 
 async fn run_generation(
