@@ -269,6 +269,38 @@ describe('the language model API in headless Chromium (SwiftShader WebGPU)', { t
     assert.equal(modelRequests.length, 1, JSON.stringify(modelRequests));
   });
 
+  test('OPFS caching works as an option, and a full quota turns caching off with a warning', async () => {
+    const warnings = [];
+    const onConsole = (m) => m.type() === 'warning' && warnings.push(m.text());
+    harness.page.on('console', onConsole);
+    const origin = server.url;
+    const cdp = await harness.page.context().newCDPSession(harness.page);
+    try {
+      const opfs = await inPage(harness.page, async (navaja, url) => {
+        const first = await window.engine.load(url, { cache: 'opfs' });
+        const second = await window.engine.load(url, { cache: 'opfs' });
+        return [first.loaded_from, second.loaded_from];
+      }, MODEL_URL);
+      assert.deepEqual(opfs, ['network', 'cache']);
+
+      // A 1 MB quota: storing the 94 MB model fails; the load must not.
+      await inPage(harness.page, async () => caches.delete('navaja-models-v1'));
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 1 << 20 });
+      const quota = await inPage(harness.page, async (navaja, url) => {
+        const info = await window.engine.load(url);
+        const stored = await (await caches.open('navaja-models-v1')).match(url);
+        const ids = (await window.engine.completions.create({ prompt: 'Once upon a time', max_tokens: 1, temperature: 0 }))
+          .navaja.token_ids;
+        return { from: info.loaded_from, stored: Boolean(stored), ids };
+      }, MODEL_URL);
+      assert.deepEqual(quota, { from: 'network', stored: false, ids: REFERENCE.greedy_next_20_ids.slice(0, 1) });
+      assert.ok(warnings.some((w) => /navaja: storing the model failed/.test(w)), JSON.stringify(warnings));
+    } finally {
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+      harness.page.off('console', onConsole);
+    }
+  });
+
   test('Blobs, ArrayBuffers and ReadableStreams load too, in the worker and on the main thread', async () => {
     const r = await inPage(harness.page, async (navaja, url, prompt) => {
       const greedy = async (engine) =>
@@ -282,10 +314,12 @@ describe('the language model API in headless Chromium (SwiftShader WebGPU)', { t
       const buffer = await (await fetch(url)).arrayBuffer();
       const fromBuffer = await main.load(buffer, { contextLength: 16 });
       const bufferIds = await greedy(main);
-      const overflow = await main.completions
-        .create({ prompt: prompt.repeat(4), max_tokens: 4 })
-        .then(() => 'resolved', (e) => `${e instanceof navaja.NavajaError}:${e.code}`);
+      const code = (p) => p.then(() => 'resolved', (e) => `${e instanceof navaja.NavajaError}:${e.code}`);
+      const overflow = await code(main.completions.create({ prompt: prompt.repeat(4), max_tokens: 4 }));
+      await main.unload();
+      const unloaded = await code(main.completions.create({ prompt, max_tokens: 1 }));
       await main.dispose();
+      const disposed = await code(main.completions.create({ prompt, max_tokens: 1 }));
       return {
         mode: main.mode,
         from: [fromBlob.loaded_from, fromStream.loaded_from, fromBuffer.loaded_from],
@@ -293,6 +327,8 @@ describe('the language model API in headless Chromium (SwiftShader WebGPU)', { t
         ids: [blobIds, streamIds, bufferIds],
         context: fromBuffer.context_length,
         overflow,
+        unloaded,
+        disposed,
       };
     }, MODEL_URL, REFERENCE.prompt_text);
     assert.equal(r.mode, 'main-thread');
@@ -302,6 +338,8 @@ describe('the language model API in headless Chromium (SwiftShader WebGPU)', { t
     assert.deepEqual(r.ids, [first, first, first]);
     assert.equal(r.context, 16);
     assert.equal(r.overflow, 'true:context-overflow');
+    assert.equal(r.unloaded, 'true:invalid-argument');
+    assert.equal(r.disposed, 'true:disposed');
   });
 
   test('embeddings and rerank reject with unsupported-model until the web engine has the BERT encoder', async () => {
