@@ -106,6 +106,8 @@ export interface ModelInfo {
   kv: KvCacheType;
   kv_requested: KvCacheType | null;
   has_chat_template: boolean;
+  /** The engine's WebAssembly memory once the model is in (the weights are on the GPU, not here). */
+  wasm_memory_bytes: number;
   /** Lowercase hex SHA-256 of the file. */
   sha256: string;
   /** Where the bytes came from. */

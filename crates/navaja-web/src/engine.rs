@@ -110,6 +110,7 @@ impl WasmEngine {
             kv,
             kv_requested: options.kv,
             has_chat_template: loaded.chat_template.is_some(),
+            wasm_memory_bytes: wasm_memory_bytes(),
         };
         let result = to_js(&info)?;
         *self.llm.borrow_mut() = Some(Llm { loaded, session, info });
@@ -167,6 +168,14 @@ impl WasmEngine {
     pub fn lose_device_for_testing(&self) {
         self.gpu.device.destroy();
     }
+}
+
+/// Bytes of this module's linear memory (0 outside WebAssembly).
+fn wasm_memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    return core::arch::wasm32::memory_size::<0>() as u64 * 65536;
+    #[cfg(not(target_arch = "wasm32"))]
+    return 0;
 }
 
 /// The error to report for `e`: when the device was lost, `device-lost`.

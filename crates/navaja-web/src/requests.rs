@@ -186,6 +186,9 @@ pub struct ModelInfo {
     /// The KV cache type the load asked for, if any.
     pub kv_requested: Option<KvType>,
     pub has_chat_template: bool,
+    /// Size of the engine's WebAssembly memory once the model is in: the
+    /// weights live on the GPU, so this stays far below the file's size.
+    pub wasm_memory_bytes: u64,
 }
 
 /// The model as known from the header, while the weights still download.
