@@ -99,6 +99,7 @@ export class LocalBackend implements Backend {
     signal?: AbortSignal,
   ): Promise<ModelInfo> {
     const start = performance.now();
+    this.#engine(); // disposed: fail before opening anything
     if (source.kind === 'url' && /(\/|\.safetensors)$/.test(new URL(source.url).pathname)) {
       throw new NavajaError(
         'unsupported-model',

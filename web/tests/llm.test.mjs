@@ -271,7 +271,7 @@ describe('the language model API in headless Chromium (SwiftShader WebGPU)', { t
     assert.equal(modelRequests.length, 1, JSON.stringify(modelRequests));
   });
 
-  test('OPFS caching works as an option, and a full quota turns caching off with a warning', async () => {
+  test('OPFS caching works as an option; a full quota turns caching off with a warning; a damaged cached copy is downloaded again', async () => {
     const warnings = [];
     const onConsole = (m) => m.type() === 'warning' && warnings.push(m.text());
     harness.page.on('console', onConsole);
@@ -297,6 +297,18 @@ describe('the language model API in headless Chromium (SwiftShader WebGPU)', { t
       }, MODEL_URL);
       assert.deepEqual(quota, { from: 'network', stored: false, ids: REFERENCE.greedy_next_20_ids.slice(0, 1) });
       assert.ok(warnings.some((w) => /navaja: storing the model failed/.test(w)), JSON.stringify(warnings));
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+
+      // A damaged cached copy is dropped and downloaded again, and the good copy cached.
+      const damaged = await inPage(harness.page, async (navaja, url) => {
+        const cache = await caches.open('navaja-models-v1');
+        await cache.put(url, new Response(new Uint8Array(4096).fill(7)));
+        const again = await window.engine.load(url);
+        const stored = await cache.match(url);
+        return { from: again.loaded_from, size: Number(stored?.headers.get('Content-Length')) };
+      }, MODEL_URL);
+      assert.deepEqual(damaged, { from: 'network', size: statSync(MODEL_PATH).size });
+      assert.ok(warnings.some((w) => /the cached copy of .* cannot be used/.test(w)), JSON.stringify(warnings));
     } finally {
       await cdp.send('Storage.overrideQuotaForOrigin', { origin });
       harness.page.off('console', onConsole);
