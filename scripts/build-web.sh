@@ -8,11 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-profile=${NAVAJA_WASM_PROFILE:-release}
+# wasm-release (Cargo.toml): release, optimised for size. NAVAJA_WASM_PROFILE=dev for quick debug builds.
+profile=${NAVAJA_WASM_PROFILE:-wasm-release}
 target_dir=target/wasm   # the wasm toolchain (rustc 1.96) must not share the native target dir
 log "building crates/navaja-web for wasm32 ($profile)"
-cargo_flags=(--target wasm32-unknown-unknown -p navaja-web --target-dir "$target_dir")
-[ "$profile" = release ] && cargo_flags+=(--release)
+cargo_flags=(--target wasm32-unknown-unknown -p navaja-web --target-dir "$target_dir" --profile "$profile")
+out_dir=$profile
+[ "$profile" = dev ] && out_dir=debug
 if wasm_std_installed; then
   cargo build "${cargo_flags[@]}"
 else
@@ -22,9 +24,12 @@ fi
 
 log "wasm-bindgen -> pkg/dist/wasm"
 rm -rf pkg/dist/wasm
-wasm-bindgen --target web --out-dir pkg/dist/wasm --out-name navaja_web \
-  "$target_dir/wasm32-unknown-unknown/$profile/navaja_web.wasm"
+# No name section: it is a third of the file and only names functions in stack traces.
+wasm-bindgen --target web --remove-name-section --out-dir pkg/dist/wasm --out-name navaja_web \
+  "$target_dir/wasm32-unknown-unknown/$out_dir/navaja_web.wasm"
 
 log "tsc web/src -> pkg/dist"
 (cd web && ./node_modules/.bin/tsc -p tsconfig.json)
-log "pkg/dist ready ($(du -k pkg/dist/wasm/navaja_web_bg.wasm | cut -f1) KiB of wasm)"
+# Bytes over the wire: each file gzipped on its own, as a server sends them.
+gz() { for f in "$@"; do gzip -9c "$f" | wc -c; done | awk '{ s += $1 } END { print s }'; }
+log "pkg/dist ready: wasm $(du -k pkg/dist/wasm/navaja_web_bg.wasm | cut -f1) KiB ($(( $(gz pkg/dist/wasm/navaja_web_bg.wasm) / 1024 )) KiB gzipped), JavaScript $(( $(gz pkg/dist/*.js pkg/dist/wasm/*.js) / 1024 )) KiB gzipped"

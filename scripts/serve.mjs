@@ -23,9 +23,17 @@ const TYPES = {
   '.gguf': 'application/octet-stream',
 };
 
-export function startServer(port = 0) {
+/**
+ * Serves the repository on 127.0.0.1:`port`. `routes` maps extra paths to
+ * handlers `(req, res) => void` (the browser tests serve broken model files).
+ */
+export function startServer(port = 0, { routes = {} } = {}) {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://localhost').pathname);
+    if (Object.hasOwn(routes, path)) {
+      routes[path](req, res);
+      return;
+    }
     let file = normalize(join(ROOT, path));
     if (file !== ROOT && !file.startsWith(ROOT + sep)) {
       res.writeHead(403).end('forbidden');

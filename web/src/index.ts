@@ -1,143 +1,70 @@
 /**
  * navaja: language and embedding models on the user's GPU, through WebGPU.
  *
- * This is the thin TypeScript layer over the wasm module built from
- * crates/navaja-web. Nothing here talks to the network except fetching the
- * package's own .wasm file.
+ * ```ts
+ * const engine = await createEngine();
+ * await engine.load('/models/SmolLM2-135M-Instruct.Q4_1.gguf', { onProgress: console.log });
+ * const chunks = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Hi!' }], stream: true });
+ * for await (const chunk of chunks) out.textContent += chunk.choices[0]?.delta.content ?? '';
+ * ```
+ *
+ * The engine runs in a module Worker by default (worker.ts); this module is
+ * the page's thin side of it. Nothing here talks to the network except
+ * fetching the package's own files and the models you ask for.
  */
-import initWasm, { WasmEngine } from './wasm/navaja_web.js';
 import { NavajaError, toNavajaError } from './errors.js';
+import { Engine } from './engine.js';
+import { WorkerBackend } from './backend-worker.js';
+import type { Backend } from './protocol.js';
+import type { CreateEngineOptions } from './types.js';
 
 export { NavajaError } from './errors.js';
 export type { NavajaErrorCode } from './errors.js';
+export { Engine } from './engine.js';
+export type * from './types.js';
 
-/** The limits of the adapter that navaja's kernels depend on. */
-export interface AdapterLimits {
-  max_storage_buffer_binding_size: number;
-  max_buffer_size: number;
-  max_uniform_buffer_binding_size: number;
-  max_storage_buffers_per_shader_stage: number;
-  max_bind_groups: number;
-  max_compute_invocations_per_workgroup: number;
-  max_compute_workgroup_size_x: number;
-  max_compute_workgroup_size_y: number;
-  max_compute_workgroup_size_z: number;
-  max_compute_workgroups_per_dimension: number;
-  max_compute_workgroup_storage_size: number;
+function noWebGpu(): NavajaError {
+  return new NavajaError(
+    'webgpu-unavailable',
+    'WebGPU is not available in this browser. Use a recent Chrome, Edge or Safari, or Firefox with WebGPU enabled, ' +
+      'and serve the page over https or from localhost.',
+  );
 }
 
-/** What the GPU adapter is and can do. */
-export interface AdapterInfo {
-  name: string;
-  backend: string;
-  device_type: string;
-  vendor: number;
-  device: number;
-  driver: string;
-  driver_info: string;
-  shader_f16: boolean;
-  subgroups: boolean;
-  subgroup_min_size: number;
-  subgroup_max_size: number;
-  features: string[];
-  limits: AdapterLimits;
-  /** What the browser's GPUAdapterInfo says (vendor, architecture, ...), where it says it. */
-  browser?: { vendor: string; architecture: string; device: string; description: string };
-}
-
-export interface CreateEngineOptions {
-  /** Use `shader-f16` where the adapter has it (default true). */
-  allowShaderF16?: boolean;
-  /** Where to load navaja's .wasm from (default: next to this module). */
-  wasmUrl?: string | URL;
-}
-
-let wasmReady: Promise<unknown> | undefined;
-
-function loadWasm(wasmUrl?: string | URL): Promise<unknown> {
-  wasmReady ??= initWasm(wasmUrl ? { module_or_path: wasmUrl } : undefined).catch((error: unknown) => {
-    wasmReady = undefined; // let a later call retry, e.g. after a network error
-    throw new NavajaError('gpu', `could not load navaja's WebAssembly module: ${String(error)}`, { cause: error });
-  });
-  return wasmReady;
-}
-
-/** An engine owns one GPU device and what is loaded on it. */
-export class Engine {
-  #inner: WasmEngine | undefined;
-  readonly adapter: AdapterInfo;
-
-  /** @internal use createEngine() */
-  constructor(inner: WasmEngine, browserInfo?: GPUAdapterInfo) {
-    this.#inner = inner;
-    this.adapter = inner.adapterInfo() as AdapterInfo;
-    if (browserInfo) {
-      const { vendor, architecture, device, description } = browserInfo;
-      this.adapter.browser = { vendor, architecture, device, description };
-      // wgpu's WebGPU backend leaves the name empty; browsers describe the adapter instead.
-      this.adapter.name ||= description || [vendor, architecture].filter(Boolean).join(' ') || 'WebGPU adapter';
-    }
-  }
-
-  /** Whether the device runs f16 arithmetic natively (`shader-f16`). */
-  get shaderF16(): boolean {
-    return this.#engine().shaderF16();
-  }
-
-  /**
-   * Row-wise RMSNorm on the GPU: `x` holds rows of `weight.length` values;
-   * `y = x / sqrt(mean(x^2) + eps) * weight`.
-   */
-  async rmsNorm(x: Float32Array, weight: Float32Array, eps = 1e-6): Promise<Float32Array> {
-    if (!(x instanceof Float32Array) || !(weight instanceof Float32Array)) {
-      throw new NavajaError('invalid-argument', 'rmsNorm: x and weight must be Float32Arrays');
-    }
-    try {
-      return await this.#engine().rmsNorm(x, weight, eps);
-    } catch (error) {
-      throw toNavajaError(error);
-    }
-  }
-
-  /** Releases the GPU device. The engine cannot be used afterwards. */
-  dispose(): void {
-    this.#inner?.free();
-    this.#inner = undefined;
-  }
-
-  #engine(): WasmEngine {
-    if (!this.#inner) throw new NavajaError('disposed', 'this navaja engine was disposed');
-    return this.#inner;
-  }
+async function mainThreadBackend(options: CreateEngineOptions): Promise<Backend> {
+  // Loaded only when asked for: in worker mode the page never downloads the wasm glue.
+  const { LocalBackend } = await import('./backend-local.js');
+  return LocalBackend.create(options);
 }
 
 /**
- * Opens the browser's WebGPU adapter. Rejects with a NavajaError whose code is
- * `webgpu-unavailable` where the browser has no WebGPU (or no adapter).
+ * Opens the GPU and starts an engine, in a Worker unless `worker: false`.
+ * Rejects with a NavajaError whose code is `webgpu-unavailable` where the
+ * browser has no WebGPU (or no adapter).
  */
 export async function createEngine(options: CreateEngineOptions = {}): Promise<Engine> {
-  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
-  if (!gpu) {
-    throw new NavajaError(
-      'webgpu-unavailable',
-      'WebGPU is not available in this browser. Use a recent Chrome, Edge or Safari, or Firefox with WebGPU enabled, ' +
-        'and serve the page over https or from localhost.',
-    );
+  if (!(globalThis.navigator as Navigator | undefined)?.gpu) throw noWebGpu();
+  const wasmUrl = options.wasmUrl === undefined ? undefined : new URL(String(options.wasmUrl), globalThis.location?.href).href;
+  const init = { allowShaderF16: options.allowShaderF16 ?? true, wasmUrl };
+  const worker = options.worker ?? true;
+  if (worker === false) {
+    return new Engine(await mainThreadBackend(init).catch((e: unknown) => Promise.reject(toNavajaError(e))), 'main-thread');
   }
-  // Asked here first so a browser with WebGPU but no adapter (blocklisted
-  // GPU, disabled flag) gets the clearest message, and for the adapter's description.
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
-  if (!adapter) {
-    throw new NavajaError(
-      'webgpu-unavailable',
-      'This browser supports WebGPU but offers no GPU adapter (the GPU may be blocklisted or WebGPU disabled). ' +
-        'Check chrome://gpu (or your browser\'s equivalent), update the GPU driver, or try another browser.',
-    );
+  if (typeof Worker === 'undefined') {
+    console.warn('navaja: this environment has no Web Workers; running on the main thread');
+    return new Engine(await mainThreadBackend(init), 'main-thread');
   }
-  await loadWasm(options.wasmUrl);
+  const owns = worker === true;
+  const target = owns ? new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'navaja' }) : worker;
   try {
-    return new Engine(await WasmEngine.create(options.allowShaderF16 ?? true), adapter.info);
+    return new Engine(await WorkerBackend.create(target, owns, init), 'worker');
   } catch (error) {
-    throw toNavajaError(error);
+    const e = toNavajaError(error);
+    // Some browsers have WebGPU on the page but not in workers: run here instead.
+    if (owns && e.code === 'webgpu-unavailable') {
+      console.warn(`navaja: ${e.message} Running on the main thread instead.`);
+      return new Engine(await mainThreadBackend(init), 'main-thread');
+    }
+    throw e;
   }
 }

@@ -36,8 +36,8 @@ export function launchBrowser({ webgpu = true } = {}) {
 }
 
 /**
- * A page on `baseUrl` that fails the test on any uncaught page error and
- * records every request it makes (to prove nothing leaves the machine).
+ * A page on `url` that records its uncaught errors and every request it
+ * makes, its Workers' included (to prove nothing leaves the machine).
  */
 export async function openPage(browser, url) {
   const page = await browser.newPage();
@@ -50,4 +50,20 @@ export async function openPage(browser, url) {
   });
   await page.goto(url);
   return { page, requests, errors };
+}
+
+/**
+ * Runs `fn(navaja, ...args)` in the page, with the package (pkg/dist)
+ * imported there. `fn` is serialised: it sees only its arguments and the
+ * page's globals (tests keep an engine in `window.engine` between calls).
+ */
+export function inPage(page, fn, ...args) {
+  return page.evaluate(
+    async ([source, args]) => {
+      const navaja = await import('/pkg/dist/index.js');
+      // eslint-disable-next-line no-new-func
+      return new Function('return ' + source)()(navaja, ...args);
+    },
+    [fn.toString(), args],
+  );
 }

@@ -1,13 +1,14 @@
 // The browser half of navaja's tests: the npm package (pkg/dist), loaded
 // into headless Chromium on SwiftShader WebGPU, checked against values
 // computed here in JavaScript. A missing adapter fails these tests.
+// The language model API is tested in llm.test.mjs, the demo in demo.test.mjs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { startServer } from '../../scripts/serve.mjs';
-import { launchBrowser, openPage } from './browser.mjs';
+import { inPage, launchBrowser, openPage } from './browser.mjs';
 
 const PKG_ENTRY = fileURLToPath(new URL('../../pkg/dist/index.js', import.meta.url));
 const TIMEOUT = 180_000;
@@ -35,18 +36,6 @@ function rmsNormJs(x, w, eps) {
   return y;
 }
 
-/** Runs `fn(navaja, ...args)` in the page, with the package imported there. */
-function inPage(page, fn, ...args) {
-  return page.evaluate(
-    async ([source, args]) => {
-      const navaja = await import('/pkg/dist/index.js');
-      // eslint-disable-next-line no-new-func
-      return new Function('return ' + source)()(navaja, ...args);
-    },
-    [fn.toString(), args],
-  );
-}
-
 describe('navaja in headless Chromium (SwiftShader WebGPU)', { timeout: TIMEOUT }, () => {
   let server;
   let browser;
@@ -68,7 +57,9 @@ describe('navaja in headless Chromium (SwiftShader WebGPU)', { timeout: TIMEOUT 
     const result = await inPage(harness.page, async (navaja) => {
       try {
         const engine = await navaja.createEngine();
-        return { adapter: engine.adapter, f16: engine.shaderF16 };
+        const result = { adapter: engine.adapter, f16: engine.shaderF16, mode: engine.mode };
+        await engine.dispose();
+        return result;
       } catch (e) {
         return { error: `${e.code}: ${e.message}` };
       }
@@ -80,6 +71,7 @@ describe('navaja in headless Chromium (SwiftShader WebGPU)', { timeout: TIMEOUT 
     assert.ok(result.adapter.limits.max_compute_invocations_per_workgroup >= 256);
     // SwiftShader has no shader-f16: the device must not claim it.
     assert.equal(result.f16, result.adapter.shader_f16);
+    assert.equal(result.mode, 'worker', 'the engine runs in a Worker by default');
   });
 
   test('rmsNorm matches a JavaScript float64 computation on random data', async () => {
@@ -100,7 +92,7 @@ describe('navaja in headless Chromium (SwiftShader WebGPU)', { timeout: TIMEOUT 
           try {
             return Array.from(await engine.rmsNorm(Float32Array.from(x), Float32Array.from(w), eps));
           } finally {
-            engine.dispose();
+            await engine.dispose();
           }
         },
         Array.from(x32),
@@ -125,7 +117,7 @@ describe('navaja in headless Chromium (SwiftShader WebGPU)', { timeout: TIMEOUT 
       const notTyped = await codeOf(engine.rmsNorm([1, 2], new Float32Array(2)));
       const badEps = await codeOf(engine.rmsNorm(new Float32Array(2), new Float32Array(2), Number.NaN));
       const after = Array.from(await engine.rmsNorm(Float32Array.of(3, 4), Float32Array.of(1, 1), 0));
-      engine.dispose();
+      await engine.dispose();
       const disposed = await codeOf(engine.rmsNorm(Float32Array.of(1), Float32Array.of(1)));
       return { mismatched, empty, notTyped, badEps, after, disposed };
     });
@@ -136,21 +128,6 @@ describe('navaja in headless Chromium (SwiftShader WebGPU)', { timeout: TIMEOUT 
     const s = 1 / Math.sqrt(12.5);
     assert.ok(Math.abs(result.after[0] - 3 * s) < 1e-6 && Math.abs(result.after[1] - 4 * s) < 1e-6, `${result.after}`);
     assert.equal(result.disposed, 'true:disposed');
-  });
-
-  test('the demo page shows the adapter, passes its kernel check and fetches nothing from elsewhere', async () => {
-    const { page, requests, errors } = await openPage(browser, `${server.url}/web/demo/`);
-    await page.waitForFunction(() => window.navajaDemo, null, { timeout: TIMEOUT });
-    const demo = await page.evaluate(() => window.navajaDemo);
-    assert.equal(demo.error, undefined, `demo failed: ${JSON.stringify(demo.error)}`);
-    assert.ok(demo.result.ok, `demo kernel check failed: ${JSON.stringify(demo.result)}`);
-    assert.match(await page.textContent('#status'), /WebGPU ready/);
-    assert.match(await page.textContent('#adapter'), /SwiftShader/i);
-    assert.match(await page.textContent('#op-result'), /^ok: 64×576/);
-    assert.deepEqual(errors, []);
-    const foreign = requests.filter((u) => !u.startsWith(server.url));
-    assert.deepEqual(foreign, [], 'the demo must not contact any other host');
-    await page.close();
   });
 
   test('without WebGPU, createEngine rejects with code webgpu-unavailable', async () => {

@@ -201,13 +201,7 @@ impl Chat {
 
     /// Renders the conversation plus the assistant header, as token ids.
     pub fn prompt_ids(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>> {
-        let text = self
-            .template
-            .render(&self.messages, &RenderOptions { add_generation_prompt: true, ..Default::default() })?;
-        // Templates that print the BOS text themselves must not get a second one.
-        let template_has_bos =
-            tokenizer.bos().and_then(|b| tokenizer.token_text(b).ok()).is_some_and(|b| text.starts_with(b));
-        tokenizer.encode(&text, !template_has_bos, true)
+        chat_prompt_ids(&self.template, &self.messages, tokenizer)
     }
 
     /// Adds `user` to the conversation and generates the reply, which is
@@ -240,4 +234,15 @@ impl Chat {
             }
         }
     }
+}
+
+/// Renders `messages` through `template`, followed by the assistant's
+/// header, as the token ids a reply continues (what a stateless chat API,
+/// which gets the whole conversation each time, feeds to [`Session::generate`]).
+pub fn chat_prompt_ids(template: &ChatTemplate, messages: &[ChatMessage], tokenizer: &Tokenizer) -> Result<Vec<u32>> {
+    let text = template.render(messages, &RenderOptions { add_generation_prompt: true, ..Default::default() })?;
+    // Templates that print the BOS text themselves must not get a second one.
+    let template_has_bos =
+        tokenizer.bos().and_then(|b| tokenizer.token_text(b).ok()).is_some_and(|b| text.starts_with(b));
+    tokenizer.encode(&text, !template_has_bos, true)
 }

@@ -6,12 +6,10 @@
 //! decode it as they read it. A matrix larger than one storage binding is
 //! split by whole rows into several buffers (parts); ops run once per part.
 
+use crate::GpuDevice;
 use navaja_core::quant::GgmlType;
 use navaja_core::quant::gpu_layout::{gpu_row_bytes, repack_for_gpu};
 use navaja_core::{NavajaError, Result};
-use wgpu::util::DeviceExt;
-
-use crate::GpuDevice;
 
 /// A `rows` x `cols` weight matrix of type `ty` in one or more GPU buffers.
 #[derive(Debug)]
@@ -79,7 +77,7 @@ impl GpuDevice {
 
     /// As [`GpuDevice::upload_weight`], with parts of at most
     /// `max_part_bytes` (also capped by the adapter), so tests can force
-    /// splitting. Each part is repacked separately: the host never holds a
+    /// splitting. Each piece is repacked separately: the host never holds a
     /// second copy of the whole matrix.
     pub fn upload_weight_split(
         &self,
@@ -90,22 +88,53 @@ impl GpuDevice {
         ggml_bytes: &[u8],
         max_part_bytes: u64,
     ) -> Result<GpuWeight> {
+        let mut writer = GpuWeightWriter::new(self, name, ty, rows, cols, max_part_bytes)?;
+        if writer.expected_bytes() != ggml_bytes.len() as u64 {
+            return Err(writer.size_error(ggml_bytes.len() as u64));
+        }
+        // Repack in slices of about 4 MiB so the temporary stays small.
+        let slice = (4 << 20) / writer.ggml_row.max(1) * writer.ggml_row;
+        for piece in ggml_bytes.chunks(slice.max(writer.ggml_row)) {
+            writer.write(self, piece)?;
+        }
+        writer.finish(self)
+    }
+}
+
+/// A weight whose ggml bytes arrive in order, in pieces of any size (a
+/// download): every row is repacked and written to its GPU buffer as soon as
+/// its last byte is in, so the host holds at most one partial row.
+pub struct GpuWeightWriter {
+    weight: GpuWeight,
+    ggml_row: usize,
+    gpu_row: usize,
+    /// The bytes of a row that is not complete yet.
+    carry: Vec<u8>,
+    rows_done: usize,
+}
+
+impl GpuWeightWriter {
+    /// Checks the shape and type and allocates the (zeroed) GPU buffers of a
+    /// `rows` x `cols` weight of `ty`, in parts of at most `max_part_bytes`
+    /// (and of the adapter's binding limit). Errors as [`GpuDevice::upload_weight`].
+    pub fn new(
+        gpu: &GpuDevice,
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        max_part_bytes: u64,
+    ) -> Result<GpuWeightWriter> {
         if rows == 0 || cols == 0 {
             return Err(named(name, NavajaError::invalid(format!("a {rows}x{cols} matrix is empty"))));
         }
         let gpu_row = gpu_row_bytes(ty, cols).map_err(|e| named(name, e))?;
         // gpu_row_bytes accepted cols, so this is a whole number of blocks.
         let ggml_row = cols / ty.block_len() * ty.block_bytes();
-        if rows.checked_mul(ggml_row) != Some(ggml_bytes.len()) {
-            return Err(named(
-                name,
-                NavajaError::format(format!(
-                    "a {rows}x{cols} {ty} matrix takes {rows} * {ggml_row} bytes, but {} bytes were given",
-                    ggml_bytes.len()
-                )),
-            ));
+        if rows.checked_mul(gpu_row).is_none() {
+            return Err(named(name, NavajaError::format(format!("a {rows}x{cols} {ty} matrix is too large"))));
         }
-        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size).min(max_part_bytes);
+        let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size).min(max_part_bytes);
         let rows_per_part = usize::try_from(limit / gpu_row as u64).unwrap_or(usize::MAX).min(rows);
         if rows_per_part == 0 {
             return Err(NavajaError::AdapterLimit {
@@ -117,15 +146,98 @@ impl GpuDevice {
         let mut parts = Vec::with_capacity(rows.div_ceil(rows_per_part));
         for first_row in (0..rows).step_by(rows_per_part) {
             let part_rows = rows_per_part.min(rows - first_row);
-            let src = &ggml_bytes[first_row * ggml_row..(first_row + part_rows) * ggml_row];
-            let packed = repack_for_gpu(ty, part_rows, cols, src).map_err(|e| named(name, e))?;
-            let buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(name),
-                contents: &packed,
+                // A whole number of words: gpu_row is one.
+                size: (part_rows * gpu_row) as u64,
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
             });
             parts.push(WeightPart { buffer, first_row, rows: part_rows });
         }
-        Ok(GpuWeight { name: name.to_string(), ty, rows, cols, parts })
+        Ok(GpuWeightWriter {
+            weight: GpuWeight { name: name.to_string(), ty, rows, cols, parts },
+            ggml_row,
+            gpu_row,
+            carry: Vec::new(),
+            rows_done: 0,
+        })
+    }
+
+    /// Bytes of the whole matrix in ggml's layout.
+    pub fn expected_bytes(&self) -> u64 {
+        (self.weight.rows * self.ggml_row) as u64
+    }
+
+    /// Bytes received so far.
+    pub fn received_bytes(&self) -> u64 {
+        (self.rows_done * self.ggml_row + self.carry.len()) as u64
+    }
+
+    fn size_error(&self, given: u64) -> NavajaError {
+        let w = &self.weight;
+        named(
+            &w.name,
+            NavajaError::format(format!(
+                "a {}x{} {} matrix takes {} * {} bytes, but {given} bytes were given",
+                w.rows, w.cols, w.ty, w.rows, self.ggml_row
+            )),
+        )
+    }
+
+    /// Appends the next `bytes` of the matrix (ggml layout, in order).
+    pub fn write(&mut self, gpu: &GpuDevice, mut bytes: &[u8]) -> Result<()> {
+        if self.received_bytes() + bytes.len() as u64 > self.expected_bytes() {
+            return Err(self.size_error(self.received_bytes() + bytes.len() as u64));
+        }
+        if !self.carry.is_empty() {
+            let take = (self.ggml_row - self.carry.len()).min(bytes.len());
+            self.carry.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.carry.len() < self.ggml_row {
+                return Ok(());
+            }
+            let row = std::mem::take(&mut self.carry);
+            self.write_rows(gpu, &row)?;
+        }
+        let whole = bytes.len() / self.ggml_row * self.ggml_row;
+        if whole > 0 {
+            self.write_rows(gpu, &bytes[..whole])?;
+        }
+        self.carry.extend_from_slice(&bytes[whole..]);
+        Ok(())
+    }
+
+    /// Repacks whole rows and writes them where they go, part by part.
+    fn write_rows(&mut self, gpu: &GpuDevice, ggml: &[u8]) -> Result<()> {
+        let w = &self.weight;
+        let mut rows = ggml.len() / self.ggml_row;
+        let mut src = ggml;
+        while rows > 0 {
+            let row = self.rows_done;
+            // Parts are consecutive row ranges: find the one holding `row`.
+            let Some(part) = w.parts.iter().find(|p| row < p.first_row + p.rows) else {
+                return Err(self.size_error(self.received_bytes() + src.len() as u64));
+            };
+            let n = rows.min(part.first_row + part.rows - row);
+            let (head, tail) = src.split_at(n * self.ggml_row);
+            let packed = repack_for_gpu(w.ty, n, w.cols, head).map_err(|e| named(&w.name, e))?;
+            gpu.queue.write_buffer(&part.buffer, ((row - part.first_row) * self.gpu_row) as u64, &packed);
+            self.rows_done += n;
+            rows -= n;
+            src = tail;
+        }
+        Ok(())
+    }
+
+    /// The weight, once every byte of it was written.
+    pub fn finish(self, gpu: &GpuDevice) -> Result<GpuWeight> {
+        if self.received_bytes() != self.expected_bytes() {
+            return Err(self.size_error(self.received_bytes()));
+        }
+        // Natively, written data waits in staging memory until the next
+        // submit: flush it so a model load never stages the whole file.
+        gpu.queue.submit(std::iter::empty());
+        Ok(self.weight)
     }
 }

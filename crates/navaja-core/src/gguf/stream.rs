@@ -7,7 +7,7 @@
 //! header is ever buffered.
 
 use super::cursor::ReadError;
-use super::header::{GgufHeader, parse_prefix};
+use super::header::{GgufHeader, TensorInfo, parse_prefix};
 use crate::{NavajaError, Result};
 
 /// A header larger than this is refused (the largest real vocabularies make
@@ -19,6 +19,8 @@ pub const MAX_HEADER_BYTES: u64 = 256 << 20;
 pub struct TensorChunk<'a> {
     /// Index into `GgufHeader::tensors`.
     pub tensor: usize,
+    /// That tensor's info, so a sink can set up its destination on the first piece.
+    pub info: &'a TensorInfo,
     /// Offset of `bytes` inside the tensor.
     pub offset: u64,
     pub bytes: &'a [u8],
@@ -154,6 +156,7 @@ impl GgufStream {
             if lo < hi {
                 sink(TensorChunk {
                     tensor: i,
+                    info: &header.tensors[i],
                     offset: lo - range.start,
                     bytes: &bytes[(lo - start) as usize..(hi - start) as usize],
                 })?;

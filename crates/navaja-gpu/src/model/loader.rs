@@ -57,13 +57,19 @@ impl TensorMap {
     }
 }
 
-/// Uploads one GGUF tensor: `cols` is its contiguous dimension, `rows` the
+/// A GGUF tensor as a matrix: `cols` is its contiguous dimension, `rows` the
 /// product of the others (1 for a vector).
-pub fn upload_tensor(gpu: &GpuDevice, info: &TensorInfo, bytes: &[u8]) -> Result<GpuWeight> {
+pub fn tensor_shape(info: &TensorInfo) -> Result<(usize, usize)> {
     let cols = *info.dims.first().ok_or_else(|| NavajaError::format(format!("tensor {:?} has no dims", info.name)))?;
     let rows: u64 = info.dims[1..].iter().product();
     let as_usize =
         |v: u64| usize::try_from(v).map_err(|_| NavajaError::format(format!("tensor {:?} is too large", info.name)));
+    Ok((as_usize(rows)?, as_usize(cols)?))
+}
+
+/// Uploads one GGUF tensor (see [`tensor_shape`]).
+pub fn upload_tensor(gpu: &GpuDevice, info: &TensorInfo, bytes: &[u8]) -> Result<GpuWeight> {
+    let (rows, cols) = tensor_shape(info)?;
     if info.dims.len() == 1 && info.ty != GgmlType::F32 {
         // Vectors (norm weights, biases) are read as plain f32 by the kernels;
         // they are tiny, so an f16 or quantized one is expanded here.
@@ -71,7 +77,7 @@ pub fn upload_tensor(gpu: &GpuDevice, info: &TensorInfo, bytes: &[u8]) -> Result
         let f32_bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         return gpu.upload_weight(&info.name, GgmlType::F32, 1, values.len(), &f32_bytes);
     }
-    gpu.upload_weight(&info.name, info.ty, as_usize(rows)?, as_usize(cols)?, bytes)
+    gpu.upload_weight(&info.name, info.ty, rows, cols, bytes)
 }
 
 /// Uploads every tensor of a complete GGUF file held in memory.

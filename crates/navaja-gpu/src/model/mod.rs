@@ -3,6 +3,8 @@
 //!
 //! - [`loader`]: GGUF tensors to [`GpuWeight`]s, one tensor at a time, so a
 //!   browser download can stream into the GPU without holding the file.
+//! - [`stream`]: the same from a GGUF file arriving in pieces (a browser
+//!   download): each tensor is written to the GPU as its bytes come in.
 //! - [`llama`]: the Llama family (SmolLM2, TinyLlama, Llama 3.x) and Qwen2,
 //!   which differs only by properties of the spec (q/k/v biases, NeoX RoPE).
 //! - [`bert`]: BERT-family encoders (embeddings, rerankers, JinaBERT), run by
@@ -16,11 +18,13 @@
 pub mod bert;
 pub mod llama;
 pub mod loader;
+pub mod stream;
 
 use navaja_core::model::{Architecture, ModelSpec};
 use navaja_core::{NavajaError, Result};
 
 pub use loader::{TensorMap, upload_gguf, upload_safetensors};
+pub use stream::DecoderStream;
 
 use crate::GpuDevice;
 use crate::kv_cache::KvCache;
@@ -77,31 +81,58 @@ pub struct LoadedDecoder {
     pub chat_template: Option<navaja_core::chat::ChatTemplate>,
 }
 
+/// What a decoder needs besides its weights, all read from the GGUF header.
+pub struct DecoderHeader {
+    pub spec: ModelSpec,
+    pub tokenizer: navaja_core::tokenizer::Tokenizer,
+    pub chat_template: Option<navaja_core::chat::ChatTemplate>,
+}
+
+impl DecoderHeader {
+    /// Reads the spec, tokenizer and template, and refuses (`unsupported-model`)
+    /// a model the GPU decoder cannot run, before any weight is uploaded.
+    pub fn read(header: &navaja_core::gguf::GgufHeader) -> Result<DecoderHeader> {
+        let spec = ModelSpec::from_gguf(header)?;
+        check_decoder_supported(&spec)?;
+        let tokenizer = navaja_core::tokenizer::Tokenizer::from_gguf(&header.metadata)?;
+        let chat_template = navaja_core::chat::ChatTemplate::from_gguf(&header.metadata)?;
+        Ok(DecoderHeader { spec, tokenizer, chat_template })
+    }
+
+    /// Builds the model from its uploaded tensors.
+    pub fn build(self, tensors: &mut TensorMap) -> Result<LoadedDecoder> {
+        let model = build_decoder(self.spec, tensors)?;
+        Ok(LoadedDecoder { model: model.into(), tokenizer: self.tokenizer, chat_template: self.chat_template })
+    }
+}
+
 /// Reads the spec, tokenizer and template of a complete GGUF file and uploads its weights.
 pub fn load_decoder_gguf(gpu: &GpuDevice, file: &[u8]) -> Result<LoadedDecoder> {
     let header = navaja_core::gguf::GgufHeader::parse(file)?;
-    let spec = ModelSpec::from_gguf(&header)?;
-    if spec.architecture == Architecture::Bert {
-        return Err(NavajaError::unsupported("this is an embedding model (bert), not a text generator"));
-    }
-    let tokenizer = navaja_core::tokenizer::Tokenizer::from_gguf(&header.metadata)?;
-    let chat_template = navaja_core::chat::ChatTemplate::from_gguf(&header.metadata)?;
+    let parts = DecoderHeader::read(&header)?;
     gpu.check_health()?;
     let mut tensors = upload_gguf(gpu, &header, file)?;
-    let model = build_decoder(spec, &mut tensors)?;
+    let loaded = parts.build(&mut tensors)?;
     gpu.check_health()?;
-    Ok(LoadedDecoder { model: model.into(), tokenizer, chat_template })
+    Ok(loaded)
 }
 
-/// Builds the model of `spec` from uploaded tensors.
-pub fn build_decoder(spec: ModelSpec, tensors: &mut TensorMap) -> Result<Box<dyn DecoderModel>> {
+/// `unsupported-model` unless [`build_decoder`] runs `spec`'s architecture.
+pub fn check_decoder_supported(spec: &ModelSpec) -> Result<()> {
     match spec.architecture {
-        Architecture::Llama | Architecture::Qwen2 => Ok(Box::new(llama::Llama::from_tensors(spec, tensors)?)),
+        Architecture::Llama | Architecture::Qwen2 => Ok(()),
+        Architecture::Bert => Err(NavajaError::unsupported("this is an embedding model (bert), not a text generator")),
         other => Err(NavajaError::unsupported(format!(
             "the GPU decoder does not run {} models yet (it runs llama and qwen2)",
             other.name()
         ))),
     }
+}
+
+/// Builds the model of `spec` from uploaded tensors.
+pub fn build_decoder(spec: ModelSpec, tensors: &mut TensorMap) -> Result<Box<dyn DecoderModel>> {
+    check_decoder_supported(&spec)?;
+    Ok(Box::new(llama::Llama::from_tensors(spec, tensors)?))
 }
 
 /// Bytes of one row of `w` (for the embedding gather's share of a decode step).

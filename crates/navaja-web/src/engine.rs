@@ -1,0 +1,287 @@
+//! `WasmEngine`: one GPU device and the language model loaded on it, and
+//! `WasmModelLoad`: a model file on its way in.
+//!
+//! The TypeScript layer runs one call at a time per engine (its queue), so
+//! the model is simply taken out of its cell for the length of a generation
+//! and put back, never borrowed across an `await`.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use navaja_core::NavajaError;
+use navaja_gpu::generation::chat_prompt_ids;
+use navaja_gpu::model::{DecoderStream, LoadedDecoder};
+use navaja_gpu::ops::rms_norm::rms_norm;
+use navaja_gpu::session::Session;
+use navaja_gpu::{DeviceOptions, GpuDevice};
+use sha2::{Digest, Sha256};
+use wasm_bindgen::prelude::*;
+
+use crate::js::{from_js, now_ms, to_js, to_js_error};
+use crate::requests::{GenerateRequest, GenerateResponse, HeaderInfo, LoadOptions, ModelInfo};
+
+/// A loaded language model with its conversation cache.
+struct Llm {
+    loaded: LoadedDecoder,
+    session: Session,
+    info: ModelInfo,
+}
+
+/// One GPU device and everything loaded on it.
+#[wasm_bindgen]
+pub struct WasmEngine {
+    gpu: Arc<GpuDevice>,
+    llm: RefCell<Option<Llm>>,
+}
+
+fn no_model() -> JsValue {
+    to_js_error(NavajaError::invalid("no language model is loaded: call engine.load(...) first"))
+}
+
+#[wasm_bindgen]
+impl WasmEngine {
+    /// Opens the browser's WebGPU adapter. Rejects with code
+    /// `webgpu-unavailable` when the browser has none.
+    pub async fn create(allow_shader_f16: bool) -> Result<WasmEngine, JsValue> {
+        let options = DeviceOptions { allow_shader_f16, ..Default::default() };
+        let gpu = GpuDevice::new(&options).await.map_err(to_js_error)?;
+        Ok(WasmEngine { gpu: Arc::new(gpu), llm: RefCell::new(None) })
+    }
+
+    /// The adapter's name, features and limits, as a plain object.
+    #[wasm_bindgen(js_name = adapterInfo)]
+    pub fn adapter_info(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.gpu.adapter)
+    }
+
+    /// Whether `shader-f16` is enabled on the device.
+    #[wasm_bindgen(js_name = shaderF16)]
+    pub fn shader_f16(&self) -> bool {
+        self.gpu.shader_f16
+    }
+
+    /// Row-wise RMSNorm of `x` (rows of `weight.length` values) on the GPU.
+    #[wasm_bindgen(js_name = rmsNorm)]
+    pub async fn rms_norm(&self, x: Vec<f32>, weight: Vec<f32>, eps: f32) -> Result<Vec<f32>, JsValue> {
+        rms_norm(&self.gpu, &x, &weight, eps).await.map_err(to_js_error)
+    }
+
+    /// Starts loading a GGUF language model; push its bytes into the result
+    /// in order, then pass it to `finishLoad`. `file_len`: the file's size
+    /// when known.
+    #[wasm_bindgen(js_name = beginLoad)]
+    pub fn begin_load(&self, file_len: Option<f64>) -> Result<WasmModelLoad, JsValue> {
+        self.gpu.check_health().map_err(to_js_error)?;
+        let file_len = file_len.filter(|l| l.is_finite() && *l >= 0.0).map(|l| l as u64);
+        Ok(WasmModelLoad { stream: DecoderStream::new(self.gpu.clone(), file_len), hasher: Sha256::new() })
+    }
+
+    /// Completes a load: checks the file, builds the model, plans its KV
+    /// cache, and makes it the engine's language model (replacing any
+    /// previous one). Resolves to the model's info.
+    #[wasm_bindgen(js_name = finishLoad)]
+    pub async fn finish_load(&self, load: WasmModelLoad, options: JsValue) -> Result<JsValue, JsValue> {
+        let options: LoadOptions = if options.is_undefined() || options.is_null() {
+            LoadOptions::default()
+        } else {
+            from_js("load options", options)?
+        };
+        let loaded = match load.stream.finish().await {
+            Ok(loaded) => loaded,
+            Err(e) => return Err(to_js_error(settle(&self.gpu, e).await)),
+        };
+        let (session_options, kv) = options.session_options();
+        let session = match Session::new(self.gpu.clone(), loaded.model.clone(), &session_options).await {
+            Ok(session) => session,
+            Err(e) => return Err(to_js_error(settle(&self.gpu, e).await)),
+        };
+        let spec = loaded.model.spec();
+        let info = ModelInfo {
+            kind: "llm",
+            architecture: spec.architecture.name(),
+            name: spec.name.clone(),
+            n_layers: spec.n_layers,
+            hidden_size: spec.hidden_size,
+            vocab_size: spec.vocab_size,
+            context_length: session.capacity(),
+            model_context_length: spec.context_length,
+            weight_bytes: loaded.model.weight_bytes(),
+            kv_bytes_per_token: session.kv_bytes_per_token(),
+            kv,
+            kv_requested: options.kv,
+            has_chat_template: loaded.chat_template.is_some(),
+            wasm_memory_bytes: wasm_memory_bytes(),
+        };
+        let result = to_js(&info)?;
+        *self.llm.borrow_mut() = Some(Llm { loaded, session, info });
+        Ok(result)
+    }
+
+    /// The loaded language model's info, or `null`.
+    #[wasm_bindgen(js_name = modelInfo)]
+    pub fn model_info(&self) -> Result<JsValue, JsValue> {
+        match &*self.llm.borrow() {
+            Some(llm) => to_js(&llm.info),
+            None => Ok(JsValue::NULL),
+        }
+    }
+
+    /// Frees the language model and its cache.
+    #[wasm_bindgen(js_name = unloadModel)]
+    pub fn unload_model(&self) {
+        self.llm.borrow_mut().take();
+    }
+
+    /// Token ids of `text` (`add_special`: with the model's BOS where it adds one).
+    pub fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>, JsValue> {
+        let llm = self.llm.borrow();
+        let tok = &llm.as_ref().ok_or_else(no_model)?.loaded.tokenizer;
+        tok.encode(text, add_special && tok.adds_bos(), true).map_err(to_js_error)
+    }
+
+    /// The text of `ids`.
+    pub fn detokenize(&self, ids: Vec<u32>) -> Result<String, JsValue> {
+        let llm = self.llm.borrow();
+        llm.as_ref().ok_or_else(no_model)?.loaded.tokenizer.decode(&ids).map_err(to_js_error)
+    }
+
+    /// Generates from a raw prompt or chat messages (see `GenerateRequest`),
+    /// calling `on_text(delta)` with each piece of text; `on_text` returning
+    /// false (or throwing) stops the generation, which then resolves with
+    /// `finish_reason: "aborted"`. The KV cache keeps the longest prefix the
+    /// next request shares.
+    pub async fn generate(&self, request: JsValue, on_text: js_sys::Function) -> Result<JsValue, JsValue> {
+        let request: GenerateRequest = from_js("generation request", request)?;
+        let mut llm = self.llm.borrow_mut().take().ok_or_else(no_model)?;
+        let result = run_generation(&mut llm, &request, &on_text).await;
+        *self.llm.borrow_mut() = Some(llm);
+        match result {
+            Ok(generation) => to_js(&GenerateResponse::from(generation)),
+            Err(e) => Err(to_js_error(settle(&self.gpu, e).await)),
+        }
+    }
+
+    /// Destroys the GPU device, as a driver reset or the browser would:
+    /// for tests of what the engine reports then. The engine cannot be
+    /// used afterwards.
+    #[wasm_bindgen(js_name = loseDeviceForTesting)]
+    pub fn lose_device_for_testing(&self) {
+        self.gpu.device.destroy();
+    }
+}
+
+/// Bytes of this module's linear memory (0 outside WebAssembly).
+fn wasm_memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    return core::arch::wasm32::memory_size::<0>() as u64 * 65536;
+    #[cfg(not(target_arch = "wasm32"))]
+    return 0;
+}
+
+/// The error to report for `e`: when the device was lost, `device-lost`.
+/// In the browser a pending readback fails as soon as the device goes, but
+/// the device's `lost` promise, which says why, resolves a little later (up
+/// to hundreds of ms on a busy machine): after a `gpu` error, wait for it
+/// for up to half a second.
+async fn settle(gpu: &GpuDevice, e: NavajaError) -> NavajaError {
+    if matches!(e, NavajaError::Gpu(_)) {
+        for _ in 0..25 {
+            if let Err(lost @ NavajaError::DeviceLost(_)) = gpu.check_health() {
+                return lost;
+            }
+            sleep_ms(20).await;
+        }
+    }
+    match gpu.check_health() {
+        Err(lost @ NavajaError::DeviceLost(_)) => lost,
+        _ => e,
+    }
+}
+
+/// Resolves after `ms` milliseconds (`setTimeout`, in a window or a worker).
+async fn sleep_ms(ms: u32) {
+    let tick = js_sys::Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        let set_timeout = js_sys::Reflect::get(&global, &JsValue::from_str("setTimeout"))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        let scheduled = set_timeout.is_some_and(|f| f.call2(&global, &resolve, &JsValue::from(ms)).is_ok());
+        if !scheduled {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(tick).await;
+}
+
+async fn run_generation(
+    llm: &mut Llm,
+    request: &GenerateRequest,
+    on_text: &js_sys::Function,
+) -> navaja_core::Result<navaja_gpu::generation::Generation> {
+    let opts = request.options()?;
+    let tok = &llm.loaded.tokenizer;
+    let prompt = match (&request.prompt, &request.messages) {
+        (Some(prompt), None) => tok.encode(prompt, request.add_special.unwrap_or(true) && tok.adds_bos(), true)?,
+        (None, Some(messages)) => {
+            let template = llm.loaded.chat_template.as_ref().ok_or_else(|| {
+                NavajaError::unsupported("this model file has no chat template: use completions with a raw prompt")
+            })?;
+            let messages = messages.iter().map(|m| m.to_chat()).collect::<navaja_core::Result<Vec<_>>>()?;
+            if messages.is_empty() {
+                return Err(NavajaError::invalid("messages must not be empty"));
+            }
+            chat_prompt_ids(template, &messages, tok)?
+        }
+        _ => return Err(NavajaError::invalid("a request needs exactly one of prompt and messages")),
+    };
+    let mut stream = |text: &str| -> bool {
+        match on_text.call1(&JsValue::NULL, &JsValue::from_str(text)) {
+            Ok(keep_going) => keep_going.is_truthy(),
+            Err(_) => false,
+        }
+    };
+    llm.session.generate(tok, &prompt, &opts, &mut stream, &now_ms).await
+}
+
+/// A GGUF language model arriving in pieces; see `WasmEngine::beginLoad`.
+#[wasm_bindgen]
+pub struct WasmModelLoad {
+    stream: DecoderStream,
+    hasher: Sha256,
+}
+
+#[wasm_bindgen]
+impl WasmModelLoad {
+    /// Feeds the next bytes of the file; they go to the GPU as their tensors
+    /// complete. Fails with `model-format` / `unsupported-model` as soon as
+    /// the file shows it cannot be loaded: stop downloading then.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
+        self.hasher.update(chunk);
+        self.stream.push(chunk).map_err(to_js_error)
+    }
+
+    /// Bytes pushed so far.
+    pub fn received(&self) -> f64 {
+        self.stream.received() as f64
+    }
+
+    /// The model as its header describes it, or `null` before the header is in.
+    #[wasm_bindgen(js_name = headerInfo)]
+    pub fn header_info(&self) -> Result<JsValue, JsValue> {
+        match self.stream.spec() {
+            None => Ok(JsValue::NULL),
+            Some(spec) => to_js(&HeaderInfo {
+                architecture: spec.architecture.name(),
+                name: spec.name.clone(),
+                n_layers: spec.n_layers,
+                vocab_size: spec.vocab_size,
+                context_length: spec.context_length,
+            }),
+        }
+    }
+
+    /// The lowercase hex SHA-256 of every byte pushed so far.
+    pub fn sha256(&self) -> String {
+        self.hasher.clone().finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}

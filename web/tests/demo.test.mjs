@@ -1,0 +1,155 @@
+// The demo pages as a user meets them (web/demo, what `make demo` serves),
+// in headless Chromium on SwiftShader WebGPU: the chat page downloads and
+// caches SmolLM2, then after a reload answers a message from the cache.
+// Every request of the page and its Worker is recorded: nothing may leave
+// the page's origin, and the reloaded chat turn may fetch only the page's
+// own files. The longest main-thread task during the turn is measured.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import { startServer } from '../../scripts/serve.mjs';
+import { launchBrowser } from './browser.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const SCREENSHOT_DIR = `${ROOT}target/screenshots`;
+const TIMEOUT = 600_000;
+
+/** Page assets: what the demo itself is made of. */
+function isPageAsset(url, origin) {
+  const { pathname } = new URL(url);
+  return url.startsWith(origin) && (pathname.startsWith('/web/demo/') || pathname.startsWith('/pkg/dist/'));
+}
+
+describe('the demo pages in headless Chromium (SwiftShader WebGPU)', { timeout: TIMEOUT }, () => {
+  let server;
+  let browser;
+  let context;
+  const requests = [];
+  const errors = [];
+
+  before(async () => {
+    assert.ok(existsSync(`${ROOT}pkg/dist/index.js`), 'pkg/dist is missing: build the package first (scripts/build-web.sh)');
+    server = await startServer(0);
+    browser = await launchBrowser();
+    context = await browser.newContext({ viewport: { width: 900, height: 1000 } });
+    // Context-wide: the page's requests and its Worker's.
+    context.on('request', (r) => requests.push(r.url()));
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  test('the chat demo answers offline from the cache, streams, keeps the main thread free and stays on its origin', async () => {
+    const page = await context.newPage();
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    const demo = `${server.url}/web/demo/`;
+    const ready = () => page.waitForFunction(() => window.navajaDemo?.ready || window.navajaDemo?.error, null, { timeout: TIMEOUT });
+
+    // First visit: the model is downloaded (by the Worker) and cached.
+    await page.goto(demo);
+    await ready();
+    const first = await page.evaluate(() => window.navajaDemo);
+    assert.equal(first.error, null, JSON.stringify(first.error));
+    assert.equal(first.model.loaded_from, 'network');
+    assert.ok(requests.some((u) => u.endsWith('/models/SmolLM2-135M-Instruct.Q4_1.gguf')), 'the recorder sees the Worker\'s download');
+
+    // Second visit: from the cache. From here on, only the page's own files may be fetched.
+    const firstVisit = requests.length;
+    await page.reload();
+    await ready();
+    const second = await page.evaluate(() => window.navajaDemo);
+    assert.equal(second.error, null, JSON.stringify(second.error));
+    assert.equal(second.model.loaded_from, 'cache');
+    assert.match(await page.textContent('#status'), /Ready \(from this browser's cache/);
+
+    // Watch the main thread during the turn: long tasks (>= 50 ms) and the
+    // largest gap between 10 ms timer ticks.
+    await page.evaluate(() => {
+      const watch = (window.mainThread = { longest: 0, longTasks: 0, maxGap: 0 });
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) {
+          watch.longTasks += 1;
+          watch.longest = Math.max(watch.longest, e.duration);
+        }
+      }).observe({ type: 'longtask' });
+      let last = performance.now();
+      watch.timer = setInterval(() => {
+        const now = performance.now();
+        watch.maxGap = Math.max(watch.maxGap, now - last);
+        last = now;
+      }, 10);
+    });
+    await page.click('#settings summary');
+    await page.fill('#system', 'Be brief.');
+    await page.fill('#max-tokens', '7');
+    await page.fill('#temperature', '0');
+    await page.click('#settings summary');
+    await page.fill('#prompt', 'What is the capital of France?');
+    await page.click('#send');
+    await page.waitForFunction(() => window.navajaDemo.turns.length === 1, null, { timeout: TIMEOUT });
+    const turn = await page.evaluate(() => window.navajaDemo.turns[0]);
+    const main = await page.evaluate(() => {
+      clearInterval(window.mainThread.timer);
+      return window.mainThread;
+    });
+    assert.equal(turn.error, null, JSON.stringify(turn.error));
+    assert.ok(['length', 'stop'].includes(turn.finish), turn.finish);
+    assert.ok(turn.chunks >= 2, `streamed in ${turn.chunks} chunks`);
+    assert.match(turn.text, /Paris/);
+    assert.match(await page.textContent('#messages li.assistant'), /Paris/);
+    assert.match(await page.textContent('#stats'), /\d+ tokens · [\d.]+ tokens\/s · prompt \d+ tokens/);
+
+    mkdirSync(SCREENSHOT_DIR, { recursive: true });
+    await page.screenshot({ path: `${SCREENSHOT_DIR}/demo-chat.png`, fullPage: true });
+    if (process.env.NAVAJA_UPDATE_SCREENSHOT) copyFileSync(`${SCREENSHOT_DIR}/demo-chat.png`, `${ROOT}docs/demo-chat.png`);
+
+    // The reload and the whole turn fetched nothing but the page's own files;
+    // no request ever left the page's origin.
+    const secondVisit = requests.slice(firstVisit);
+    assert.deepEqual(secondVisit.filter((u) => !isPageAsset(u, server.url)), [], 'requests beyond the page assets');
+    assert.deepEqual(requests.filter((u) => !u.startsWith(server.url)), [], 'requests to other origins');
+    assert.ok(main.longest < 200, `a ${main.longest} ms main-thread task during generation`);
+    console.log(
+      `# chat turn: ${JSON.stringify(turn.usage)} ${JSON.stringify(turn.timings)}; main thread: longest task ` +
+        `${main.longest.toFixed(0)} ms (${main.longTasks} tasks >= 50 ms), largest timer gap ${main.maxGap.toFixed(0)} ms; ` +
+        `${secondVisit.length} requests on the second visit`,
+    );
+
+    // The stop button ends the next answer early and the page stays usable.
+    await page.click('#settings summary');
+    await page.fill('#max-tokens', '64');
+    await page.click('#settings summary');
+    await page.fill('#prompt', 'Tell me about it.');
+    await page.click('#send');
+    await page.waitForFunction(() => document.querySelectorAll('#messages li.assistant')[1]?.textContent.length > 0, null, {
+      timeout: TIMEOUT,
+    });
+    await page.click('#stop');
+    await page.waitForFunction(() => window.navajaDemo.turns.length === 2, null, { timeout: TIMEOUT });
+    const stopped = await page.evaluate(() => window.navajaDemo.turns[1]);
+    assert.equal(stopped.finish, 'aborted');
+    assert.ok(stopped.chunks < 64);
+    assert.equal(await page.evaluate(() => document.querySelectorAll('#messages li.assistant')[1].dataset.note), 'stopped');
+    assert.equal(await page.isDisabled('#send'), false);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test('the private-search page says plainly that embeddings are not available yet', async () => {
+    const page = await context.newPage();
+    await page.goto(`${server.url}/web/demo/search.html`);
+    await page.waitForFunction(() => window.navajaSearch?.ready || window.navajaSearch?.error, null, { timeout: TIMEOUT });
+    const state = await page.evaluate(() => window.navajaSearch);
+    // Until the BERT encoder is in the web engine: a typed error, shown, and no fake ranking.
+    assert.equal(state.error?.code, 'unsupported-model');
+    assert.match(await page.textContent('#status'), /unsupported-model/);
+    assert.equal(await page.isDisabled('#rank'), true);
+    assert.equal(state.results, null);
+    await page.close();
+  });
+});
