@@ -249,9 +249,6 @@ export class Engine {
     return this.#enqueue(
       async (backend) => {
         const info = await backend.load(backendSource, { kv, contextLength, sha256, cache }, report, signal);
-        if (info.kv_requested && info.kv !== info.kv_requested) {
-          console.warn(`navaja: a ${info.kv_requested} KV cache is not available yet; this model uses ${info.kv}`);
-        }
         if (info.kind === 'embedding') this.embeddingModel = info;
         else this.model = info;
         return info;

@@ -76,7 +76,11 @@ export interface LoadProgress {
 
 export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
-  /** KV cache element type. Until quantized caches land every session uses f32; `model.kv` says what is used. */
+  /**
+   * How the KV cache stores keys and values: `f32`, `f16`, `q8` (8-bit, ~3.8x smaller than f32)
+   * or `q4` (4-bit, ~6.4x smaller). The quantized types keep the most recent positions exact
+   * and quantize older ones; `model.kv` and `model.kv_bytes_per_token` say what is used.
+   */
   kv?: KvCacheType;
   /** Tokens the KV cache holds (default: the model's context, at most 4096). */
   contextLength?: number;

@@ -8,15 +8,8 @@ use navaja_gpu::generation::{GenerateOptions, Generation};
 use navaja_gpu::session::SessionOptions;
 use serde::{Deserialize, Serialize};
 
-/// Element type of the KV cache, as the API names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KvType {
-    F32,
-    F16,
-    Q8,
-    Q4,
-}
+/// Element type of the KV cache, as the API names it (`"f32"`, `"f16"`, `"q8"`, `"q4"`).
+pub use navaja_core::quant::kv::KvType;
 
 /// Options of `finishLoad`.
 #[derive(Debug, Default, Deserialize)]
@@ -32,12 +25,10 @@ impl LoadOptions {
     /// The session to plan, and the KV type it really uses (which may differ
     /// from the one asked for: the model info reports both).
     pub fn session_options(&self) -> (SessionOptions, KvType) {
-        let options = SessionOptions { context_length: self.context_length.unwrap_or(0), ..SessionOptions::default() };
-        // ISSUE-5 (quantized KV cache): this is the one place the `kv` option
-        // reaches the engine. Once SessionOptions has its `kv` field, set it
-        // here from `self.kv` and return the type actually used; until then
-        // every session keeps f32 keys and values, and the model info says so.
-        (options, KvType::F32)
+        let kv = self.kv.unwrap_or_default();
+        let options =
+            SessionOptions { context_length: self.context_length.unwrap_or(0), kv, ..SessionOptions::default() };
+        (options, kv)
     }
 }
 

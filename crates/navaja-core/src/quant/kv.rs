@@ -47,7 +47,8 @@ pub enum KvRole {
 }
 
 /// How keys and values are stored in the cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum KvType {
     #[default]
     F32,
