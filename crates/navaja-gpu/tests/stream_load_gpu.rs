@@ -27,7 +27,7 @@ fn stream_load(file: &[u8], chunk: usize, known_len: bool) -> navaja_core::Resul
 }
 
 fn logits(loaded: &LoadedDecoder) -> Vec<Vec<f32>> {
-    let opts = SessionOptions { context_length: 32, max_batch: 8, logit_rows: 8 };
+    let opts = SessionOptions { context_length: 32, max_batch: 8, logit_rows: 8, ..SessionOptions::default() };
     let mut s = pollster::block_on(Session::new(gpu().clone(), loaded.model.clone(), &opts)).unwrap();
     pollster::block_on(s.logits_all(&PROMPT)).unwrap()
 }
