@@ -2,8 +2,8 @@
 //! calls to navaja-gpu / navaja-core and results into text or JSON.
 
 mod bench;
-mod bench_kv;
 mod bench_embed;
+mod bench_kv;
 mod devices;
 mod embed;
 mod generate;
