@@ -24,7 +24,8 @@ use serde_json::json;
 
 pub const TEXTS: &[&str] = &["A man is eating food.", "the monkey is playing drums on the device", "x"];
 pub const QUERY: &str = "what is the capital of france?";
-pub const DOCUMENTS: &[&str] = &["paris is the capital of france.", "a man is eating bread.", "the new movie is awesome"];
+pub const DOCUMENTS: &[&str] =
+    &["paris is the capital of france.", "a man is eating bread.", "the new movie is awesome"];
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {

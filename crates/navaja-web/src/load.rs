@@ -26,14 +26,14 @@ pub enum Destination {
     /// `bytes` keeps everything for whichever loader the header picks.
     Probing { gpu: Arc<GpuDevice>, file_len: Option<u64>, probe: GgufStream, bytes: Vec<u8> },
     /// A GGUF language model, streaming to the GPU.
-    Decoder(DecoderStream),
+    Decoder(Box<DecoderStream>),
     /// An encoder file, kept whole (`spec`: from a GGUF header).
     Encoder { format: EncoderFormat, file_len: Option<u64>, bytes: Vec<u8>, spec: Option<Box<ModelSpec>> },
 }
 
 /// What a finished file turned out to be.
 pub enum Arrived {
-    Decoder(DecoderStream),
+    Decoder(Box<DecoderStream>),
     Encoder { format: EncoderFormat, bytes: Vec<u8> },
 }
 
@@ -52,7 +52,7 @@ fn route(gpu: &Arc<GpuDevice>, file_len: Option<u64>, header: &GgufHeader, bytes
         _ => {
             let mut stream = DecoderStream::new(gpu.clone(), file_len);
             stream.push(&bytes)?;
-            Ok(Destination::Decoder(stream))
+            Ok(Destination::Decoder(Box::new(stream)))
         }
     }
 }
