@@ -4,7 +4,7 @@ import { createEngine } from '../../pkg/dist/index.js';
 import { $, setState } from './common.js';
 
 const MODEL_URL = new URLSearchParams(location.search).get('model') ?? '../../models/all-MiniLM-L6-v2/';
-const state = (window.navajaSearch = { ready: false, error: null, results: null, ranks: 0, model: null });
+const state = (window.navajaSearch = { ready: false, error: null, results: null, ranks: 0, model: null, loadedFrom: null });
 
 async function rank(engine) {
   const documents = $('paragraphs').value.split(/\n\s*\n/).map((p) => p.trim()).filter(Boolean);
@@ -45,6 +45,7 @@ async function main() {
     setState($('status'), 'pending', 'Loading all-MiniLM-L6-v2…');
     const info = await engine.load(MODEL_URL);
     state.model = info.name ?? info.architecture;
+    state.loadedFrom = info.loaded_from;
     const from = info.loaded_from === 'cache' ? "from this browser's cache" : `from ${info.loaded_from}`;
     setState($('status'), 'ok', `Ready: ${state.model}, ${info.dim} dimensions (${from}, ${info.load_ms.toFixed(0)} ms)`);
   } catch (error) {

@@ -82,11 +82,14 @@ export interface LoadOptions {
    * and quantize older ones; `model.kv` and `model.kv_bytes_per_token` say what is used.
    */
   kv?: KvCacheType;
-  /** Tokens the KV cache holds (default: the model's context, at most 4096). */
+  /** Tokens the KV cache holds (default: the model's context, at most 4096). Language models only, like `kv`. */
   contextLength?: number;
-  /** Expected SHA-256 of the file: `sha256-<base64>` (Subresource Integrity style) or 64 hex digits. */
+  /**
+   * Expected SHA-256 of the file: `sha256-<base64>` (Subresource Integrity style) or 64 hex digits.
+   * For a safetensors folder, of its model.safetensors.
+   */
   integrity?: string;
-  /** Where a downloaded model is stored (default `cache-api`). Only URL sources are cached. */
+  /** Where a downloaded model is stored (default `cache-api`). Only URL sources are cached (a folder's text files too). */
   cache?: ModelCacheKind;
   /** Stops the download and the load. */
   signal?: AbortSignal;

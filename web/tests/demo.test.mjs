@@ -142,7 +142,7 @@ describe('the demo pages in headless Chromium (SwiftShader WebGPU)', { timeout: 
     await page.close();
   });
 
-  test('the private-search page ranks pasted paragraphs by meaning with MiniLM, and the text stays on its origin', async () => {
+  test('the private-search page ranks pasted paragraphs by meaning with MiniLM, offline from the cache after a reload, and stays on its origin', async () => {
     const page = await context.newPage();
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
@@ -170,9 +170,19 @@ describe('the demo pages in headless Chromium (SwiftShader WebGPU)', { timeout: 
     assert.equal(second.results.length, 5);
     assert.match(await page.textContent('#status'), /Ranked 5 paragraphs in \d+ ms/);
     assert.deepEqual(requests.slice(loaded), [], 'ranking made requests');
+    console.log(`# search: ${await page.textContent('#status')}`);
+
+    // Again after a reload: MiniLM (weights and text files) comes from the cache; only page assets are fetched.
+    const reloaded = requests.length;
+    await page.reload();
+    await page.waitForFunction(() => window.navajaSearch?.ranks > 0 || window.navajaSearch?.error, null, { timeout: TIMEOUT });
+    const third = await page.evaluate(() => window.navajaSearch);
+    assert.equal(third.error, null, JSON.stringify(third.error));
+    assert.equal(third.loadedFrom, 'cache');
+    assert.match(third.results[0].document, /^Photosynthesis/);
+    assert.deepEqual(requests.slice(reloaded).filter((u) => !isPageAsset(u, server.url)), [], 'requests beyond the page assets');
     assert.deepEqual(requests.filter((u) => !u.startsWith(server.url)), [], 'requests to other origins');
     assert.deepEqual(pageErrors, []);
-    console.log(`# search: ${await page.textContent('#status')}`);
     await page.close();
   });
 });
