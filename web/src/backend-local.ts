@@ -8,8 +8,20 @@ import initWasm, { WasmEngine, type WasmModelLoad } from './wasm/navaja_web.js';
 import { NavajaError, abortError, toNavajaError } from './errors.js';
 import { openStore, warn, type CacheWriter } from './cache.js';
 import { openSource, type OpenedSource } from './sources.js';
-import type { Backend, BackendLoadOptions, BackendSource, Embeddings, GenerateRequest, GenerateResponse } from './protocol.js';
+import { encoderFolder, storeFolderFiles, type EncoderFolder } from './folder.js';
+import type {
+  Backend,
+  BackendLoadOptions,
+  BackendSource,
+  Embeddings,
+  GenerateRequest,
+  GenerateResponse,
+  RerankScores,
+} from './protocol.js';
 import type { AdapterInfo, LoadProgress, ModelInfo } from './types.js';
+
+/** Texts per `embed` call into the engine: an abort is noticed between batches. */
+const EMBED_BATCH = 64;
 
 let wasmReady: Promise<unknown> | undefined;
 
@@ -100,17 +112,14 @@ export class LocalBackend implements Backend {
   ): Promise<ModelInfo> {
     const start = performance.now();
     this.#engine(); // disposed: fail before opening anything
-    if (source.kind === 'url' && /(\/|\.safetensors)$/.test(new URL(source.url).pathname)) {
-      throw new NavajaError(
-        'unsupported-model',
-        `${source.url}: safetensors embedding models cannot be loaded by this build of navaja yet; ` +
-          'load a GGUF language model',
-      );
-    }
     const store = source.kind === 'url' ? openStore(options.cache) : null;
+    // A sentence-transformers / Hugging Face folder (a URL ending in / or in
+    // .safetensors): its small text files first, then model.safetensors.
+    const folder = source.kind === 'url' ? await encoderFolder(source.url, store, signal) : null;
+    if (folder) source = { kind: 'url', url: folder.weightsUrl };
     const opened = await openSource(source, store, signal);
     try {
-      return await this.#loadFrom(opened, options, onProgress, signal, start);
+      return await this.#loadFrom(opened, options, onProgress, signal, start, folder);
     } catch (error) {
       const e = toNavajaError(error);
       // A cached copy that does not load (damaged on disk, or the file changed
@@ -119,18 +128,18 @@ export class LocalBackend implements Backend {
         warn(`the cached copy of ${source.url} cannot be used (${e.message}); downloading it again`);
         await store.delete(source.url);
         const fresh = await openSource(source, store, signal, { readCache: false });
-        return this.#loadFrom(fresh, options, onProgress, signal, start);
+        return this.#loadFrom(fresh, options, onProgress, signal, start, folder);
       }
       throw e;
     }
   }
-
   async #loadFrom(
     opened: OpenedSource,
     options: BackendLoadOptions,
     onProgress: (p: LoadProgress) => void,
     signal: AbortSignal | undefined,
     start: number,
+    folder: EncoderFolder | null,
   ): Promise<ModelInfo> {
     const wasm = this.#engine();
     const progress = throttled(onProgress);
@@ -147,7 +156,7 @@ export class LocalBackend implements Backend {
     const reader = opened.stream.getReader();
     let loaded = 0;
     try {
-      load = wasm.beginLoad(total ?? undefined);
+      load = wasm.beginLoad(total ?? undefined, folder ? 'safetensors' : 'gguf');
       progress({ phase, loaded, total }, true);
       for (;;) {
         if (signal?.aborted) throw abortError('the model load');
@@ -172,6 +181,7 @@ export class LocalBackend implements Backend {
           if (e.code === 'model-format' && opened.html) {
             throw new NavajaError('model-format', `${e.message} (the server sent an HTML page: check the model URL)`);
           }
+
           throw e;
         }
         if (cache) {
@@ -198,14 +208,18 @@ export class LocalBackend implements Backend {
       const info = (await wasm.finishLoad(finishing, {
         context_length: options.contextLength,
         kv: options.kv,
+        encoder_files: folder?.files,
       })) as Omit<ModelInfo, 'sha256' | 'loaded_from' | 'load_ms'>;
       if (cache) {
         const writer = cache;
         cache = null;
         await writer.commit().catch((error: unknown) => warn('storing the model failed; it will not be cached', error));
       }
+      if (folder) await storeFolderFiles(folder);
       progress({ phase: 'ready', loaded, total: total ?? loaded }, true);
-      return { ...info, sha256, loaded_from: opened.from, load_ms: performance.now() - start };
+      // A folder's config names the model it was trained from (`_name_or_path`): its own name is the folder's.
+      const name = folder?.name ?? info.name ?? null;
+      return { ...info, name, sha256, loaded_from: opened.from, load_ms: performance.now() - start } as ModelInfo;
     } catch (error) {
       await reader.cancel().catch(() => {});
       await dropCache('');
@@ -247,19 +261,46 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async embed(): Promise<Embeddings> {
-    this.#engine();
-    // The BERT encoder (issue 6) is not wired into the web engine yet: say so
-    // rather than return anything that looks like an embedding.
-    throw new NavajaError(
-      'unsupported-model',
-      'embedding models are not supported by this build of navaja yet: engine.embeddings.create and ' +
-        'engine.rerank need the BERT encoder, which is not part of the web engine yet',
-    );
+  async embed(texts: string[], signal?: AbortSignal): Promise<Embeddings> {
+    const wasm = this.#engine();
+    const parts: Float32Array[] = [];
+    let promptTokens = 0;
+    try {
+      for (let i = 0; i < texts.length; i += EMBED_BATCH) {
+        if (signal?.aborted) throw abortError('the embedding');
+        const r = (await wasm.embed(texts.slice(i, i + EMBED_BATCH))) as { embeddings: Float32Array; prompt_tokens: number };
+        parts.push(r.embeddings);
+        promptTokens += r.prompt_tokens;
+      }
+    } catch (error) {
+      throw toNavajaError(error);
+    }
+    const embeddings = parts.length === 1 ? parts[0] : new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    if (parts.length > 1) parts.reduce((at, p) => (embeddings.set(p, at), at + p.length), 0);
+    return { embeddings, dim: texts.length ? embeddings.length / texts.length : 0, prompt_tokens: promptTokens };
+  }
+
+  async rerank(query: string, documents: string[], signal?: AbortSignal): Promise<RerankScores> {
+    const wasm = this.#engine();
+    const scores = new Float32Array(documents.length);
+    let promptTokens = 0;
+    try {
+      for (let i = 0; i < documents.length; i += EMBED_BATCH) {
+        if (signal?.aborted) throw abortError('the rerank');
+        const r = (await wasm.rerank(query, documents.slice(i, i + EMBED_BATCH))) as { scores: Float32Array; prompt_tokens: number };
+        scores.set(r.scores, i);
+        promptTokens += r.prompt_tokens;
+      }
+    } catch (error) {
+      throw toNavajaError(error);
+    }
+    return { scores, prompt_tokens: promptTokens };
   }
 
   async unload(kind: 'llm' | 'embedding' | 'all'): Promise<void> {
-    if (kind !== 'embedding') this.#engine().unloadModel();
+    const wasm = this.#engine();
+    if (kind !== 'embedding') wasm.unloadModel();
+    if (kind !== 'llm') wasm.unloadEmbeddingModel();
   }
 
   async rmsNorm(x: Float32Array, weight: Float32Array, eps: number): Promise<Float32Array> {

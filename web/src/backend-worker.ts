@@ -13,6 +13,7 @@ import type {
   FromWorker,
   GenerateRequest,
   GenerateResponse,
+  RerankScores,
   ToWorker,
   WorkerInit,
 } from './protocol.js';
@@ -168,6 +169,10 @@ export class WorkerBackend implements Backend {
 
   embed(texts: string[], signal?: AbortSignal): Promise<Embeddings> {
     return this.#call('embed', [texts], { signal });
+  }
+
+  rerank(query: string, documents: string[], signal?: AbortSignal): Promise<RerankScores> {
+    return this.#call('rerank', [query, documents], { signal });
   }
 
   unload(kind: 'llm' | 'embedding' | 'all'): Promise<void> {

@@ -16,10 +16,12 @@ import type {
   CompletionChunk,
   CompletionRequest,
   CompletionUsage,
+  EmbeddingModelInfo,
   EmbeddingRequest,
   EmbeddingResponse,
   FinishReason,
   KvCacheType,
+  LanguageModelInfo,
   LoadOptions,
   ModelInfo,
   ModelSource,
@@ -170,16 +172,16 @@ function newId(prefix: string): string {
 
 /**
  * An engine owns one GPU device and the models loaded on it: one language
- * model and (once supported) one embedding model at a time.
+ * model and one embedding model (or cross-encoder) at a time, both at once.
  */
 export class Engine {
   readonly adapter: AdapterInfo;
   /** Where the engine runs. */
   readonly mode: 'worker' | 'main-thread';
   /** The loaded language model, or null. */
-  model: ModelInfo | null = null;
-  /** The loaded embedding model, or null. */
-  embeddingModel: ModelInfo | null = null;
+  model: LanguageModelInfo | null = null;
+  /** The loaded embedding model (or cross-encoder), or null. */
+  embeddingModel: EmbeddingModelInfo | null = null;
 
   readonly chat: {
     completions: {
@@ -232,10 +234,22 @@ export class Engine {
   }
 
   /**
-   * Loads a GGUF language model from a URL (downloaded and cached, or read
-   * from the cache), a Blob/File, an ArrayBuffer (moved to the engine's
-   * worker) or a ReadableStream. Weights stream to the GPU as they arrive.
-   * Replaces the language model loaded before, once the new one is ready.
+   * Loads a model from a URL (downloaded and cached, or read from the
+   * cache), a Blob/File, an ArrayBuffer (moved to the engine's worker) or a
+   * ReadableStream.
+   *
+   * - A GGUF language model: its weights stream to the GPU as they arrive;
+   *   it becomes `engine.model`.
+   * - A BERT-family encoder (embedding model or cross-encoder reranker): a
+   *   GGUF file (`bert`, `jina-bert-v2`: told apart by the file's header), or
+   *   a sentence-transformers / Hugging Face folder given as a URL ending in
+   *   `/` (or the URL of its model.safetensors): config.json, tokenizer.json,
+   *   model.safetensors and, where present, modules.json, the Pooling
+   *   module's config and sentence_bert_config.json. It becomes
+   *   `engine.embeddingModel`.
+   *
+   * A new model replaces the one of its kind, once it is ready; the other
+   * kind stays loaded. The result's `kind` says which one it is.
    */
   async load(source: ModelSource, options: LoadOptions = {}): Promise<ModelInfo> {
     const backendSource = toBackendSource(source);
@@ -413,17 +427,23 @@ export class Engine {
     if (request.encoding_format !== undefined && request.encoding_format !== 'float') {
       throw invalid('embeddings.create: only encoding_format "float" is supported');
     }
-    return this.#enqueue((backend) => backend.embed(texts, request.signal), request.signal).then((r) => ({
+    return this.#enqueue((backend) => backend.embed(texts, request.signal), request.signal, 'the embedding').then((r) => ({
       object: 'list',
-      data: r.embeddings.map((embedding, index) => ({ object: 'embedding', index, embedding })),
+      data: texts.map((_, index) => ({
+        object: 'embedding',
+        index,
+        embedding: Array.from(r.embeddings.subarray(index * r.dim, (index + 1) * r.dim)),
+      })),
       model: this.embeddingModel?.name ?? 'navaja',
       usage: { prompt_tokens: r.prompt_tokens, total_tokens: r.prompt_tokens },
     }));
   }
 
   /**
-   * Ranks `documents` by relevance to `query`: the cosine similarity of
-   * their embeddings (normalised embeddings: the dot product).
+   * Ranks `documents` by relevance to `query`, best first. With a
+   * cross-encoder loaded (`embeddingModel.reranker`), its score of each
+   * (query, document) pair; with an embedding model, the cosine similarity
+   * of their embeddings.
    */
   async rerank(request: RerankRequest): Promise<RerankResponse> {
     const { query, documents, top_n } = request ?? {};
@@ -431,21 +451,37 @@ export class Engine {
       throw invalid('rerank: query must be a string and documents an array of strings');
     }
     checkNumber('top_n', top_n, 1, Number.MAX_SAFE_INTEGER, true);
-    return this.#enqueue((backend) => backend.embed([query, ...documents], request.signal), request.signal).then((r) => {
-      const [q, ...docs] = r.embeddings;
-      const scored = docs.map((d, index) => ({
-        index,
-        relevance_score: d.reduce((sum, v, i) => sum + v * q[i], 0),
-        document: documents[index],
-      }));
+    const respond = (scores: ArrayLike<number>, promptTokens: number): RerankResponse => {
+      const scored = documents.map((document, index) => ({ index, relevance_score: scores[index], document }));
       scored.sort((a, b) => b.relevance_score - a.relevance_score);
       return {
         object: 'list',
         results: scored.slice(0, top_n ?? scored.length),
         model: this.embeddingModel?.name ?? 'navaja',
-        usage: { prompt_tokens: r.prompt_tokens, total_tokens: r.prompt_tokens },
+        usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
       };
-    });
+    };
+    if (documents.length === 0) return respond([], 0);
+    return this.#enqueue(
+      async (backend) => {
+        if (this.embeddingModel?.reranker) {
+          const r = await backend.rerank(query, documents, request.signal);
+          return respond(r.scores, r.prompt_tokens);
+        }
+        const r = await backend.embed([query, ...documents], request.signal);
+        const { dim, embeddings: e } = r;
+        const q = e.subarray(0, dim);
+        const norm = (v: Float32Array) => Math.sqrt(v.reduce((s, x) => s + x * x, 0)) || 1;
+        const qn = norm(q);
+        const scores = documents.map((_, i) => {
+          const d = e.subarray((i + 1) * dim, (i + 2) * dim);
+          return d.reduce((s, v, j) => s + v * q[j], 0) / (qn * norm(d));
+        });
+        return respond(scores, r.prompt_tokens);
+      },
+      request.signal,
+      'the rerank',
+    );
   }
 
   /**

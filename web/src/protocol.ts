@@ -60,8 +60,17 @@ export interface BackendLoadOptions {
   cache: ModelCacheKind;
 }
 
+/** What crates/navaja-web returns for `embed`: the vectors one after the other, in input order. */
 export interface Embeddings {
-  embeddings: number[][];
+  embeddings: Float32Array;
+  /** Length of each vector. */
+  dim: number;
+  prompt_tokens: number;
+}
+
+/** A cross-encoder's score of each document, in document order. */
+export interface RerankScores {
+  scores: Float32Array;
   prompt_tokens: number;
 }
 
@@ -78,6 +87,8 @@ export interface Backend {
   tokenize(text: string, addSpecial: boolean): Promise<number[]>;
   detokenize(ids: number[]): Promise<string>;
   embed(texts: string[], signal?: AbortSignal): Promise<Embeddings>;
+  /** Scores with the loaded cross-encoder (an embedding model is `unsupported-model`: compare embeddings). */
+  rerank(query: string, documents: string[], signal?: AbortSignal): Promise<RerankScores>;
   unload(kind: 'llm' | 'embedding' | 'all'): Promise<void>;
   rmsNorm(x: Float32Array, weight: Float32Array, eps: number): Promise<Float32Array>;
   /** Destroys the GPU device, for tests of what the engine reports then. */
@@ -92,6 +103,7 @@ export type BackendMethod =
   | 'tokenize'
   | 'detokenize'
   | 'embed'
+  | 'rerank'
   | 'unload'
   | 'rmsNorm'
   | 'loseDeviceForTesting'

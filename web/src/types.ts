@@ -82,43 +82,74 @@ export interface LoadOptions {
    * and quantize older ones; `model.kv` and `model.kv_bytes_per_token` say what is used.
    */
   kv?: KvCacheType;
-  /** Tokens the KV cache holds (default: the model's context, at most 4096). */
+  /** Tokens the KV cache holds (default: the model's context, at most 4096). Language models only, like `kv`. */
   contextLength?: number;
-  /** Expected SHA-256 of the file: `sha256-<base64>` (Subresource Integrity style) or 64 hex digits. */
+  /**
+   * Expected SHA-256 of the file: `sha256-<base64>` (Subresource Integrity style) or 64 hex digits.
+   * For a safetensors folder, of its model.safetensors.
+   */
   integrity?: string;
-  /** Where a downloaded model is stored (default `cache-api`). Only URL sources are cached. */
+  /** Where a downloaded model is stored (default `cache-api`). Only URL sources are cached (a folder's text files too). */
   cache?: ModelCacheKind;
   /** Stops the download and the load. */
   signal?: AbortSignal;
 }
 
-/** A loaded model, as the engine describes it. */
-export interface ModelInfo {
-  kind: 'llm' | 'embedding';
+/** What every loaded model's info says. */
+interface ModelInfoBase {
   architecture: string;
+  /** The model's name from its file, else the file's (or folder's) name. */
   name: string | null;
   n_layers: number;
   hidden_size: number;
   vocab_size: number;
-  /** Tokens the session's KV cache holds. */
-  context_length: number;
-  /** The longest context the model was trained for. */
-  model_context_length: number;
   weight_bytes: number;
-  kv_bytes_per_token: number;
-  /** The KV cache type in use. */
-  kv: KvCacheType;
-  kv_requested: KvCacheType | null;
-  has_chat_template: boolean;
   /** The engine's WebAssembly memory once the model is in (the weights are on the GPU, not here). */
   wasm_memory_bytes: number;
-  /** Lowercase hex SHA-256 of the file. */
+  /** Lowercase hex SHA-256 of the file (of model.safetensors for a safetensors folder). */
   sha256: string;
   /** Where the bytes came from. */
   loaded_from: 'network' | 'cache' | 'memory';
   /** Milliseconds from `load()` to ready. */
   load_ms: number;
 }
+
+/** A loaded language model (GGUF decoder): `engine.model`. */
+export interface LanguageModelInfo extends ModelInfoBase {
+  kind: 'llm';
+  /** Tokens the session's KV cache holds. */
+  context_length: number;
+  /** The longest context the model was trained for. */
+  model_context_length: number;
+  kv_bytes_per_token: number;
+  /** The KV cache type in use. */
+  kv: KvCacheType;
+  kv_requested: KvCacheType | null;
+  has_chat_template: boolean;
+}
+
+/**
+ * A loaded embedding model (a BERT-family encoder, from a GGUF file or a
+ * sentence-transformers folder): `engine.embeddingModel`.
+ */
+export interface EmbeddingModelInfo extends ModelInfoBase {
+  kind: 'embedding';
+  format: 'gguf' | 'safetensors';
+  /** Length of each embedding. */
+  dim: number;
+  pooling: 'mean' | 'cls' | 'last' | 'none';
+  /** Embeddings have unit length (a sentence-transformers `Normalize` module): cosine is the dot product. */
+  normalized: boolean;
+  /** Longest input in tokens, [CLS] and [SEP] included; longer texts are truncated. */
+  max_tokens: number;
+  /** A cross-encoder: `rerank` scores (query, document) pairs with it; it does not embed. */
+  reranker: boolean;
+  /** Token rows one GPU batch runs. */
+  max_batch_tokens: number;
+}
+
+/** A loaded model, as the engine describes it; `kind` says which slot it went to. */
+export type ModelInfo = LanguageModelInfo | EmbeddingModelInfo;
 
 // ---- Chat completions (OpenAI-compatible) ---------------------------------
 
@@ -258,6 +289,7 @@ export interface CompletionChunk {
 // ---- Embeddings and rerank --------------------------------------------------
 
 export interface EmbeddingRequest {
+  /** Texts longer than the model's `max_tokens` are truncated (`usage.prompt_tokens` counts what was embedded). */
   input: string | string[];
   model?: string;
   /** Only `float` is supported. */
@@ -282,7 +314,11 @@ export interface RerankRequest {
 
 export interface RerankResponse {
   object: 'list';
-  /** Best first; `relevance_score` is the cosine similarity of query and document embeddings. */
+  /**
+   * Best first. `relevance_score`: with a cross-encoder (`embeddingModel.reranker`), its score of
+   * the (query, document) pair (a logit: higher is more relevant); with an embedding model, the
+   * cosine similarity of the query's and the document's embeddings.
+   */
   results: Array<{ index: number; relevance_score: number; document: string }>;
   model: string;
   usage: { prompt_tokens: number; total_tokens: number };

@@ -48,9 +48,16 @@ async function call(id: number, method: string, args: unknown[]): Promise<void> 
       case 'detokenize':
         value = await b.detokenize(...(args as [number[]]));
         break;
-      case 'embed':
-        value = await b.embed(args[0] as string[], signal);
-        break;
+      case 'embed': {
+        const r = await b.embed(args[0] as string[], signal);
+        post({ type: 'result', id, value: r }, [r.embeddings.buffer]);
+        return;
+      }
+      case 'rerank': {
+        const r = await b.rerank(args[0] as string, args[1] as string[], signal);
+        post({ type: 'result', id, value: r }, [r.scores.buffer]);
+        return;
+      }
       case 'unload':
         value = await b.unload(...(args as ['llm' | 'embedding' | 'all']));
         break;

@@ -3,7 +3,9 @@
 // caches SmolLM2, then after a reload answers a message from the cache.
 // Every request of the page and its Worker is recorded: nothing may leave
 // the page's origin, and the reloaded chat turn may fetch only the page's
-// own files. The longest main-thread task during the turn is measured.
+// own files. The longest main-thread task during the turn is measured. The
+// private-search page embeds paragraphs with all-MiniLM-L6-v2 and must rank
+// the relevant one first without a request for the text.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -140,16 +142,47 @@ describe('the demo pages in headless Chromium (SwiftShader WebGPU)', { timeout: 
     await page.close();
   });
 
-  test('the private-search page says plainly that embeddings are not available yet', async () => {
+  test('the private-search page ranks pasted paragraphs by meaning with MiniLM, offline from the cache after a reload, and stays on its origin', async () => {
     const page = await context.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
+    const before = requests.length;
     await page.goto(`${server.url}/web/demo/search.html`);
-    await page.waitForFunction(() => window.navajaSearch?.ready || window.navajaSearch?.error, null, { timeout: TIMEOUT });
-    const state = await page.evaluate(() => window.navajaSearch);
-    // Until the BERT encoder is in the web engine: a typed error, shown, and no fake ranking.
-    assert.equal(state.error?.code, 'unsupported-model');
-    assert.match(await page.textContent('#status'), /unsupported-model/);
-    assert.equal(await page.isDisabled('#rank'), true);
-    assert.equal(state.results, null);
+    await page.waitForFunction(() => window.navajaSearch?.ranks > 0 || window.navajaSearch?.error, null, { timeout: TIMEOUT });
+    const first = await page.evaluate(() => window.navajaSearch);
+    assert.equal(first.error, null, JSON.stringify(first.error));
+    // "How do plants make food?": the photosynthesis paragraph, which shares no word with it, ranks first.
+    assert.match(first.results[0].document, /^Photosynthesis/, JSON.stringify(first.results));
+    assert.equal(first.results.length, 4);
+    assert.ok(first.results[0].relevance_score > first.results[1].relevance_score + 0.1, JSON.stringify(first.results));
+    assert.match(await page.textContent('#results li:first-child'), /Photosynthesis/);
+    assert.ok(requests.slice(before).some((u) => u.endsWith('/models/all-MiniLM-L6-v2/model.safetensors')), 'the Worker downloads MiniLM');
+
+    // A new question and a new paragraph: ranking fetches nothing at all.
+    const loaded = requests.length;
+    await page.fill('#paragraphs', `${await page.inputValue('#paragraphs')}\n\nMy grandmother's recipe uses flour, butter and apples.`);
+    await page.fill('#query', 'Which landmark is in France?');
+    await page.click('#rank');
+    await page.waitForFunction(() => window.navajaSearch.ranks === 2, null, { timeout: TIMEOUT });
+    const second = await page.evaluate(() => window.navajaSearch);
+    assert.match(second.results[0].document, /^The Eiffel Tower/, JSON.stringify(second.results));
+    assert.equal(second.results.length, 5);
+    assert.match(await page.textContent('#status'), /Ranked 5 paragraphs in \d+ ms/);
+    assert.deepEqual(requests.slice(loaded), [], 'ranking made requests');
+    console.log(`# search: ${await page.textContent('#status')}`);
+
+    // Again after a reload: MiniLM (weights and text files) comes from the cache; only page assets are fetched.
+    const reloaded = requests.length;
+    await page.reload();
+    await page.waitForFunction(() => window.navajaSearch?.ranks > 0 || window.navajaSearch?.error, null, { timeout: TIMEOUT });
+    const third = await page.evaluate(() => window.navajaSearch);
+    assert.equal(third.error, null, JSON.stringify(third.error));
+    assert.equal(third.loadedFrom, 'cache');
+    assert.match(third.results[0].document, /^Photosynthesis/);
+    assert.deepEqual(requests.slice(reloaded).filter((u) => !isPageAsset(u, server.url)), [], 'requests beyond the page assets');
+    assert.deepEqual(requests.filter((u) => !u.startsWith(server.url)), [], 'requests to other origins');
+    assert.deepEqual(pageErrors, []);
     await page.close();
   });
 });

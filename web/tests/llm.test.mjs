@@ -224,7 +224,7 @@ describe('the language model API in headless Chromium (SwiftShader WebGPU)', { t
         badIntegrity: await fail(engine.load(url, { integrity: 'md5-abc' })),
         badKv: await fail(engine.load(url, { kv: 'q3' })),
         badSource: await fail(engine.load(42)),
-        safetensors: await fail(engine.load('/models/all-MiniLM-L6-v2/model.safetensors')),
+        noFolder: await fail(engine.load('/models/no-such-folder/', none)),
       };
       const c = await engine.completions.create({ prompt: 'Once upon a time', max_tokens: 1, temperature: 0 });
       return { out, after: c.navaja.token_ids, model: engine.model.sha256 };
@@ -245,7 +245,8 @@ describe('the language model API in headless Chromium (SwiftShader WebGPU)', { t
     assert.equal(out.badIntegrity.code, 'invalid-argument');
     assert.equal(out.badKv.code, 'invalid-argument');
     assert.equal(out.badSource.code, 'invalid-argument');
-    assert.equal(out.safetensors.code, 'unsupported-model');
+    assert.equal(out.noFolder.code, 'network');
+    assert.match(out.noFolder.message, /config\.json/);
     // None of it replaced or broke the model loaded before.
     assert.equal(r.model, SHA256);
     assert.deepEqual(r.after, REFERENCE.greedy_next_20_ids.slice(0, 1));
@@ -356,32 +357,25 @@ describe('the language model API in headless Chromium (SwiftShader WebGPU)', { t
     assert.equal(r.disposed, 'true:disposed');
   });
 
-  test('embeddings and rerank reject with unsupported-model until the web engine has the BERT encoder', async () => {
-    const r = await inPage(harness.page, async (navaja) => {
-      const code = (p) => p.then(() => 'resolved', (e) => `${e instanceof navaja.NavajaError}:${e.code}`);
-      return {
-        embeddings: await code(window.engine.embeddings.create({ input: 'A man is eating food.' })),
-        rerank: await code(window.engine.rerank({ query: 'food', documents: ['A man is eating food.'] })),
-        folder: await code(window.engine.load('/models/all-MiniLM-L6-v2/')),
-      };
-    });
-    assert.deepEqual(r, { embeddings: 'true:unsupported-model', rerank: 'true:unsupported-model', folder: 'true:unsupported-model' });
+  test('MiniLM embeddings match the reference cosine similarities within 0.002, beside the loaded language model', async () => {
+    const ref = JSON.parse(readFileSync(`${ROOT}tests/fixtures/reference/reference.json`, 'utf8'))['all-minilm-l6-v2'];
+    const { first, ...others } = ref.cosine_with_first;
+    const r = await inPage(harness.page, async (navaja, texts, prompt) => {
+      const engine = window.engine;
+      const before = await engine.embeddings.create({ input: 'x' }).then(() => 'resolved', (e) => `${e instanceof navaja.NavajaError}:${e.code}`);
+      const info = await engine.load('/models/all-MiniLM-L6-v2/');
+      const vectors = (await engine.embeddings.create({ input: texts })).data.map((d) => d.embedding);
+      // Both models at once: the language model still generates.
+      const c = await engine.completions.create({ prompt, max_tokens: 2, temperature: 0 });
+      return { before, info, llm: engine.model.kind, vectors, ids: c.navaja.token_ids };
+    }, [first, ...Object.keys(others)], REFERENCE.prompt_text);
+    assert.equal(r.before, 'true:invalid-argument', 'no embedding model yet');
+    assert.equal(r.info.kind, 'embedding');
+    assert.equal(r.llm, 'llm');
+    const cos = (a, b) => a.reduce((s, v, i) => s + v * b[i], 0);
+    Object.values(others).forEach((want, i) => assert.ok(Math.abs(cos(r.vectors[0], r.vectors[i + 1]) - want) <= 0.002));
+    assert.deepEqual(r.ids, REFERENCE.greedy_next_20_ids.slice(0, 2));
   });
-
-  test(
-    'MiniLM embeddings match the reference cosine similarities within 0.002',
-    { skip: 'the web engine has no BERT encoder yet (issue 6): embeddings are not implemented, so this is not run' },
-    async () => {
-      const ref = JSON.parse(readFileSync(`${ROOT}tests/fixtures/reference/reference.json`, 'utf8'))['all-minilm-l6-v2'];
-      const { first, ...others } = ref.cosine_with_first;
-      const r = await inPage(harness.page, async (navaja, texts) => {
-        await window.engine.load('/models/all-MiniLM-L6-v2/');
-        return (await window.engine.embeddings.create({ input: texts })).data.map((d) => d.embedding);
-      }, [first, ...Object.keys(others)]);
-      const cos = (a, b) => a.reduce((s, v, i) => s + v * b[i], 0);
-      Object.values(others).forEach((want, i) => assert.ok(Math.abs(cos(r[0], r[i + 1]) - want) <= 0.002));
-    },
-  );
 
   // Last: it destroys the engine's device.
   test('a lost GPU device is reported as device-lost, not a hang', async () => {

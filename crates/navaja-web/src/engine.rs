@@ -1,24 +1,25 @@
-//! `WasmEngine`: one GPU device and the language model loaded on it, and
-//! `WasmModelLoad`: a model file on its way in.
+//! `WasmEngine`: one GPU device with a language model and an embedding
+//! model (a BERT-family encoder) loaded on it, each optional, both at once.
 //!
 //! The TypeScript layer runs one call at a time per engine (its queue), so
-//! the model is simply taken out of its cell for the length of a generation
-//! and put back, never borrowed across an `await`.
+//! a model is simply taken out of its cell for the length of a generation
+//! (or an embedding batch) and put back, never borrowed across an `await`.
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
 use navaja_core::NavajaError;
 use navaja_gpu::generation::chat_prompt_ids;
-use navaja_gpu::model::{DecoderStream, LoadedDecoder};
+use navaja_gpu::model::LoadedDecoder;
 use navaja_gpu::ops::rms_norm::rms_norm;
 use navaja_gpu::session::Session;
 use navaja_gpu::{DeviceOptions, GpuDevice};
-use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
 
+use crate::encoder::{Embedder, load_embedder, upload_encoder};
 use crate::js::{from_js, now_ms, to_js, to_js_error};
-use crate::requests::{GenerateRequest, GenerateResponse, HeaderInfo, LoadOptions, ModelInfo};
+use crate::load::{Arrived, WasmModelLoad};
+use crate::requests::{GenerateRequest, GenerateResponse, LoadOptions, ModelInfo};
 
 /// A loaded language model with its conversation cache.
 struct Llm {
@@ -32,10 +33,27 @@ struct Llm {
 pub struct WasmEngine {
     gpu: Arc<GpuDevice>,
     llm: RefCell<Option<Llm>>,
+    embedder: RefCell<Option<Embedder>>,
 }
 
 fn no_model() -> JsValue {
     to_js_error(NavajaError::invalid("no language model is loaded: call engine.load(...) first"))
+}
+
+fn no_embedder() -> JsValue {
+    to_js_error(NavajaError::invalid(
+        "no embedding model is loaded: call engine.load(...) with a BERT-family model first \
+         (a GGUF file, or a sentence-transformers folder URL ending in /)",
+    ))
+}
+
+/// A JS object `{ <key>: Float32Array, prompt_tokens }`.
+fn vectors_object(key: &str, values: &[f32], prompt_tokens: usize) -> JsValue {
+    let object = js_sys::Object::new();
+    // Setting properties on a fresh plain object cannot fail.
+    let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), &js_sys::Float32Array::from(values));
+    let _ = js_sys::Reflect::set(&object, &JsValue::from_str("prompt_tokens"), &JsValue::from(prompt_tokens as f64));
+    object.into()
 }
 
 #[wasm_bindgen]
@@ -45,7 +63,7 @@ impl WasmEngine {
     pub async fn create(allow_shader_f16: bool) -> Result<WasmEngine, JsValue> {
         let options = DeviceOptions { allow_shader_f16, ..Default::default() };
         let gpu = GpuDevice::new(&options).await.map_err(to_js_error)?;
-        Ok(WasmEngine { gpu: Arc::new(gpu), llm: RefCell::new(None) })
+        Ok(WasmEngine { gpu: Arc::new(gpu), llm: RefCell::new(None), embedder: RefCell::new(None) })
     }
 
     /// The adapter's name, features and limits, as a plain object.
@@ -66,19 +84,29 @@ impl WasmEngine {
         rms_norm(&self.gpu, &x, &weight, eps).await.map_err(to_js_error)
     }
 
-    /// Starts loading a GGUF language model; push its bytes into the result
-    /// in order, then pass it to `finishLoad`. `file_len`: the file's size
-    /// when known.
+    /// Starts loading a model file; push its bytes into the result in
+    /// order, then pass it to `finishLoad`. `file_len`: the file's size when
+    /// known. `format`: `"gguf"` (default; a language model or a BERT-family
+    /// encoder, as its header says) or `"safetensors"` (an encoder's
+    /// model.safetensors; its folder's text files go in the load options).
     #[wasm_bindgen(js_name = beginLoad)]
-    pub fn begin_load(&self, file_len: Option<f64>) -> Result<WasmModelLoad, JsValue> {
+    pub fn begin_load(&self, file_len: Option<f64>, format: Option<String>) -> Result<WasmModelLoad, JsValue> {
         self.gpu.check_health().map_err(to_js_error)?;
         let file_len = file_len.filter(|l| l.is_finite() && *l >= 0.0).map(|l| l as u64);
-        Ok(WasmModelLoad { stream: DecoderStream::new(self.gpu.clone(), file_len), hasher: Sha256::new() })
+        match format.as_deref() {
+            None | Some("gguf") => Ok(WasmModelLoad::gguf(self.gpu.clone(), file_len)),
+            Some("safetensors") => Ok(WasmModelLoad::safetensors(file_len)),
+            Some(other) => Err(to_js_error(NavajaError::invalid(format!(
+                "unknown model format {other:?} (\"gguf\" or \"safetensors\")"
+            )))),
+        }
     }
 
-    /// Completes a load: checks the file, builds the model, plans its KV
-    /// cache, and makes it the engine's language model (replacing any
-    /// previous one). Resolves to the model's info.
+    /// Completes a load: checks the file and builds the model. A language
+    /// model gets its KV cache planned and becomes the engine's language
+    /// model; an encoder becomes its embedding model (each replacing the
+    /// previous one of its kind only). Resolves to the model's info, whose
+    /// `kind` says which.
     #[wasm_bindgen(js_name = finishLoad)]
     pub async fn finish_load(&self, load: WasmModelLoad, options: JsValue) -> Result<JsValue, JsValue> {
         let options: LoadOptions = if options.is_undefined() || options.is_null() {
@@ -86,7 +114,30 @@ impl WasmEngine {
         } else {
             from_js("load options", options)?
         };
-        let loaded = match load.stream.finish().await {
+        let stream = match load.arrived() {
+            Ok(Arrived::Decoder(stream)) => stream,
+            Ok(Arrived::Encoder { format, bytes }) => {
+                let uploaded = upload_encoder(&self.gpu, format, &bytes, options.encoder_files.as_ref());
+                drop(bytes);
+                let loaded = match uploaded {
+                    Ok(loaded) => load_embedder(&self.gpu, format, loaded, wasm_memory_bytes).await,
+                    Err(e) => Err(e),
+                };
+                return match loaded {
+                    Ok(embedder) => {
+                        let result = to_js(&embedder.info)?;
+                        *self.embedder.borrow_mut() = Some(embedder);
+                        Ok(result)
+                    }
+                    Err(e) => Err(to_js_error(settle(&self.gpu, e).await)),
+                };
+            }
+            Err(e) => return Err(to_js_error(settle(&self.gpu, e).await)),
+        };
+        if options.encoder_files.is_some() {
+            return Err(to_js_error(NavajaError::invalid("encoder_files given for a language model")));
+        }
+        let loaded = match stream.finish().await {
             Ok(loaded) => loaded,
             Err(e) => return Err(to_js_error(settle(&self.gpu, e).await)),
         };
@@ -130,6 +181,46 @@ impl WasmEngine {
     #[wasm_bindgen(js_name = unloadModel)]
     pub fn unload_model(&self) {
         self.llm.borrow_mut().take();
+    }
+
+    /// The loaded embedding model's info, or `null`.
+    #[wasm_bindgen(js_name = embeddingModelInfo)]
+    pub fn embedding_model_info(&self) -> Result<JsValue, JsValue> {
+        match &*self.embedder.borrow() {
+            Some(e) => to_js(&e.info),
+            None => Ok(JsValue::NULL),
+        }
+    }
+
+    /// Frees the embedding model and its scratch.
+    #[wasm_bindgen(js_name = unloadEmbeddingModel)]
+    pub fn unload_embedding_model(&self) {
+        self.embedder.borrow_mut().take();
+    }
+
+    /// Embeds `texts` in batches on the GPU, pooled and normalised as the
+    /// model says: resolves to `{ embeddings: Float32Array, prompt_tokens }`,
+    /// the vectors (`dim` each) one after the other in input order.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<JsValue, JsValue> {
+        let mut embedder = self.embedder.borrow_mut().take().ok_or_else(no_embedder)?;
+        let result = embedder.embed(&texts).await;
+        *self.embedder.borrow_mut() = Some(embedder);
+        match result {
+            Ok((values, tokens)) => Ok(vectors_object("embeddings", &values, tokens)),
+            Err(e) => Err(to_js_error(settle(&self.gpu, e).await)),
+        }
+    }
+
+    /// A cross-encoder's relevance score of each document for `query`:
+    /// resolves to `{ scores: Float32Array, prompt_tokens }` in document order.
+    pub async fn rerank(&self, query: String, documents: Vec<String>) -> Result<JsValue, JsValue> {
+        let mut embedder = self.embedder.borrow_mut().take().ok_or_else(no_embedder)?;
+        let result = embedder.rerank(&query, &documents).await;
+        *self.embedder.borrow_mut() = Some(embedder);
+        match result {
+            Ok((scores, tokens)) => Ok(vectors_object("scores", &scores, tokens)),
+            Err(e) => Err(to_js_error(settle(&self.gpu, e).await)),
+        }
     }
 
     /// Token ids of `text` (`add_special`: with the model's BOS where it adds one).
@@ -241,47 +332,4 @@ async fn run_generation(
         }
     };
     llm.session.generate(tok, &prompt, &opts, &mut stream, &now_ms).await
-}
-
-/// A GGUF language model arriving in pieces; see `WasmEngine::beginLoad`.
-#[wasm_bindgen]
-pub struct WasmModelLoad {
-    stream: DecoderStream,
-    hasher: Sha256,
-}
-
-#[wasm_bindgen]
-impl WasmModelLoad {
-    /// Feeds the next bytes of the file; they go to the GPU as their tensors
-    /// complete. Fails with `model-format` / `unsupported-model` as soon as
-    /// the file shows it cannot be loaded: stop downloading then.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
-        self.hasher.update(chunk);
-        self.stream.push(chunk).map_err(to_js_error)
-    }
-
-    /// Bytes pushed so far.
-    pub fn received(&self) -> f64 {
-        self.stream.received() as f64
-    }
-
-    /// The model as its header describes it, or `null` before the header is in.
-    #[wasm_bindgen(js_name = headerInfo)]
-    pub fn header_info(&self) -> Result<JsValue, JsValue> {
-        match self.stream.spec() {
-            None => Ok(JsValue::NULL),
-            Some(spec) => to_js(&HeaderInfo {
-                architecture: spec.architecture.name(),
-                name: spec.name.clone(),
-                n_layers: spec.n_layers,
-                vocab_size: spec.vocab_size,
-                context_length: spec.context_length,
-            }),
-        }
-    }
-
-    /// The lowercase hex SHA-256 of every byte pushed so far.
-    pub fn sha256(&self) -> String {
-        self.hasher.clone().finalize().iter().map(|b| format!("{b:02x}")).collect()
-    }
 }

@@ -2,16 +2,22 @@
 //! navaja-gpu calls, JS values (or errors carrying a `code`) out. The
 //! TypeScript in web/src wraps it into the public API.
 //!
-//! - [`engine`]: `WasmEngine` (device, language model, generation) and
-//!   `WasmModelLoad` (a model file streaming in).
+//! - [`engine`]: `WasmEngine` (device, language model and generation,
+//!   embedding model with embed and rerank).
+//! - [`load`]: `WasmModelLoad` (a model file streaming in, routed to the
+//!   decoder or the encoder loader).
+//! - [`encoder`]: the embedding model slot.
 //! - [`requests`]: the plain objects exchanged with TypeScript.
 //! - [`js`]: errors, serde conversions and the clock at the boundary.
 
+mod encoder;
 mod engine;
 mod js;
+mod load;
 mod requests;
 
-pub use engine::{WasmEngine, WasmModelLoad};
+pub use engine::WasmEngine;
+pub use load::WasmModelLoad;
 
 use wasm_bindgen::prelude::*;
 

@@ -3,6 +3,7 @@
 
 use navaja_core::chat::ChatMessage;
 use navaja_core::generate::{FinishReason, SamplingConfig};
+use navaja_core::model::Pooling;
 use navaja_core::{NavajaError, Result};
 use navaja_gpu::generation::{GenerateOptions, Generation};
 use navaja_gpu::session::SessionOptions;
@@ -19,6 +20,22 @@ pub struct LoadOptions {
     pub context_length: Option<usize>,
     /// KV cache element type; absent: the engine's default.
     pub kv: Option<KvType>,
+    /// The text files of a safetensors encoder folder (the weights are the
+    /// bytes pushed); absent for a GGUF file.
+    pub encoder_files: Option<EncoderFiles>,
+}
+
+/// The text files of a Hugging Face / sentence-transformers encoder folder,
+/// fetched by the TypeScript layer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderFiles {
+    pub config_json: String,
+    pub tokenizer_json: String,
+    pub modules_json: Option<String>,
+    /// The Pooling module's config (at the path modules.json names, else `1_Pooling/config.json`).
+    pub pooling_json: Option<String>,
+    pub sentence_bert_config_json: Option<String>,
 }
 
 impl LoadOptions {
@@ -190,4 +207,31 @@ pub struct HeaderInfo {
     pub n_layers: usize,
     pub vocab_size: usize,
     pub context_length: usize,
+}
+
+/// What the engine says about a loaded embedding model (or cross-encoder).
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddingInfo {
+    /// Always `"embedding"`.
+    pub kind: &'static str,
+    pub architecture: &'static str,
+    pub name: Option<String>,
+    /// `"gguf"` or `"safetensors"`.
+    pub format: &'static str,
+    pub n_layers: usize,
+    pub hidden_size: usize,
+    pub vocab_size: usize,
+    /// Length of an embedding.
+    pub dim: usize,
+    pub pooling: Pooling,
+    /// Embeddings are scaled to unit length (a sentence-transformers `Normalize` module).
+    pub normalized: bool,
+    /// Longest input in tokens, [CLS] and [SEP] included; longer texts are truncated.
+    pub max_tokens: usize,
+    /// A cross-encoder: it scores (query, document) pairs and does not embed.
+    pub reranker: bool,
+    /// Token rows one GPU batch runs.
+    pub max_batch_tokens: usize,
+    pub weight_bytes: u64,
+    pub wasm_memory_bytes: u64,
 }
