@@ -5,9 +5,10 @@
 //! - The quantized types (q8, q4) write each position into a small f16 ring
 //!   of recent positions, and quantize whole groups of 32 positions into the
 //!   main store once a group is [`KvType::recent`] positions old
-//!   (`ops::kv_write::KvQuantize`). Attention reads positions from
-//!   `quantized_end` on from the ring, older ones from the store, and
-//!   dequantizes in registers. The ring has `recent + max_batch + 31` slots:
+//!   (`ops::kv_write::KvQuantize`). Attention reads the groups quantized
+//!   before the batch from the store, dequantizing in registers, and every
+//!   later position from the ring: each row of a prefill chunk sees at
+//!   least `recent` exact positions, as a decode step does. The ring has `recent + max_batch + 31` slots:
 //!   enough that a batch written into it never overwrites a position that is
 //!   not quantized yet.
 //!
@@ -78,6 +79,13 @@ pub struct KvCache {
     ring_slots: u32,
     /// Positions below this are in the quantized store (a multiple of 32).
     quantized_end: u32,
+    /// Positions below this are what attention reads from the store in the
+    /// batch being recorded: the groups quantized before it. The groups the
+    /// batch itself quantizes are still in the ring, so every row of a
+    /// prefill chunk sees at least `recent` exact positions, as a decode
+    /// step does (reading them from the store would leave the first rows of
+    /// a chunk with none, and cost a point of top-1 at 8 bits).
+    read_end: u32,
     /// Groups the batch being recorded quantizes: (first position, groups).
     pending: (u32, u32),
 }
@@ -142,7 +150,7 @@ impl KvCache {
             };
             layers.push(LayerCache { k, v, ring, layout, window: recent, slots, max_slots, held_from: sink });
         }
-        Ok(KvCache { layers, kind, width, head_dim: spec.head_dim, ring_slots, quantized_end: 0, pending: (0, 0) })
+        Ok(KvCache { layers, kind, width, head_dim: spec.head_dim, ring_slots, quantized_end: 0, read_end: 0, pending: (0, 0) })
     }
 
     fn row_bytes(&self) -> u64 {
@@ -168,7 +176,9 @@ impl KvCache {
     /// layer's visible keys and values, the recent ones from the f16 ring).
     pub fn read_bytes(&self, kv_len: u32) -> u64 {
         let recent = if self.kind.is_quantized() {
-            let end = kv_len.saturating_sub(self.kind.recent() as u32) / KV_GROUP as u32 * KV_GROUP as u32;
+            // The step's own position is new: the store holds what was quantized before it.
+            let before = kv_len.saturating_sub(1);
+            let end = before.saturating_sub(self.kind.recent() as u32) / KV_GROUP as u32 * KV_GROUP as u32;
             kv_len - end
         } else {
             0
@@ -232,6 +242,7 @@ impl KvCache {
     /// the state to give [`KvCache::undo_prepare`] if the batch is not run.
     pub fn prepare(&mut self, positions: std::ops::Range<u32>) -> u32 {
         let before = self.quantized_end;
+        self.read_end = before;
         if self.kind.is_quantized() {
             let group = KV_GROUP as u32;
             let end = positions.end.saturating_sub(self.kind.recent() as u32) / group * group;
@@ -245,6 +256,7 @@ impl KvCache {
     /// Forgets a [`KvCache::prepare`] whose batch was not submitted.
     pub fn undo_prepare(&mut self, before: u32) {
         self.quantized_end = before;
+        self.read_end = before;
         self.pending = (before, 0);
     }
 
@@ -312,7 +324,7 @@ impl KvCache {
             k,
             v,
             slots: self.ring_slots,
-            quantized_end: self.quantized_end,
+            quantized_end: self.read_end,
         });
         CacheView { k: &l.k, v: &l.v, layout: l.layout, recent, window: l.window }
     }
@@ -350,6 +362,7 @@ impl KvCache {
     /// Forgets every position from `len` on (`len` from [`KvCache::resumable_prefix`]).
     pub fn truncate(&mut self, len: u32) {
         self.quantized_end = self.quantized_end.min(len / KV_GROUP as u32 * KV_GROUP as u32);
+        self.read_end = self.quantized_end;
         for l in self.layers.iter_mut().filter(|l| l.layout.ring_len != 0 && len <= l.layout.sink) {
             l.held_from = l.layout.sink; // the ring starts over
         }

@@ -120,13 +120,16 @@ impl<'m> CpuSession<'m> {
         }
         let quantized_end = self.quantized_end;
         // A batch quantizes the groups that are then `recent` positions old
-        // (the same rule as the GPU cache, so chunking matters alike).
+        // (the same rule as the GPU cache, so chunking matters alike), but
+        // its own attention still reads them exact: it sees the groups
+        // quantized before it (`quantized_end`), and stored_cache quantizes
+        // the rest when a later batch reads them.
         let recent = self.options.kv.recent();
         if self.options.kv.is_quantized() {
             let end = (self.position + tokens.len()).saturating_sub(recent);
             self.quantized_end = self.quantized_end.max(end / KV_GROUP * KV_GROUP);
         }
-        let result = self.run(tokens, last_only);
+        let result = self.run(tokens, last_only, quantized_end);
         match &result {
             Ok(_) => self.position += tokens.len(),
             // Undo the partial cache appends so that the session stays usable.
@@ -145,7 +148,7 @@ impl<'m> CpuSession<'m> {
         result
     }
 
-    fn run(&mut self, tokens: &[u32], last_only: bool) -> Result<Vec<Vec<f32>>> {
+    fn run(&mut self, tokens: &[u32], last_only: bool, quantized_end: usize) -> Result<Vec<Vec<f32>>> {
         let model = self.model;
         let spec = &model.spec;
         let d = spec.hidden_size;
@@ -158,7 +161,7 @@ impl<'m> CpuSession<'m> {
             }
         }
         for (layer, cache) in model.layers.iter().zip(&mut self.cache) {
-            let attn = attention_block(model, layer, cache, &x, self.position, self.options, self.quantized_end)?;
+            let attn = attention_block(model, layer, cache, &x, self.position, self.options, quantized_end)?;
             add(&mut x, &attn);
             let ffn = ffn_block(model, layer, &x)?;
             add(&mut x, &ffn);
