@@ -44,7 +44,8 @@ fn slot(pos: u32) -> u32 {
 
 // Value c of position pos, from the ring of K (which = 0) or V.
 fn ring_value(which: u32, pos: u32, c: u32) -> f32 {
-    let at = (pos % p.res_len) * p.res_words + c / 2u;
+    // Ring slots as quant::kv::ring_slot: the first 32 positions fixed, then cycling.
+    let at = select(32u + (pos - 32u) % p.res_len, pos, pos < 32u) * p.res_words + c / 2u;
     var w: u32;
     if (which == 0u) {
         w = res_k[at];

@@ -20,7 +20,7 @@ pub const PROSE: &str = include_str!("../../../tests/fixtures/text/alice-chapter
 
 pub struct BenchArgs<'a> {
     pub model: &'a Path,
-    pub kv: navaja_core::quant::kv::KvType,
+    pub kv: Option<navaja_core::quant::kv::KvType>,
     pub runs: usize,
     pub prompt_tokens: usize,
     pub decode_tokens: usize,
@@ -90,7 +90,7 @@ pub fn run(a: &BenchArgs<'_>) -> Result<()> {
             "model": a.model.file_name().map(|n| n.to_string_lossy().into_owned()),
             "adapter": gpu.adapter.name,
             "backend": gpu.adapter.backend,
-            "kv": a.kv.name(),
+            "kv": session.kv().kind.name(),
             "load_ms": load_ms,
             "prompt_tokens": a.prompt_tokens,
             "decode_tokens": a.decode_tokens,

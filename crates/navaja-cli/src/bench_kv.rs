@@ -45,7 +45,7 @@ pub fn run(a: &BenchKvArgs<'_>) -> Result<()> {
     for &kv in a.kv {
         let opts = SessionOptions {
             context_length: a.context + a.decode_tokens + 1,
-            kv,
+            kv: Some(kv),
             preallocate: true,
             ..SessionOptions::default()
         };

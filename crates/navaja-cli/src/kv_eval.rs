@@ -67,7 +67,7 @@ pub fn run(a: &KvEvalArgs<'_>) -> Result<()> {
             context_length: ids.len(),
             max_batch: CHUNK,
             logit_rows: CHUNK,
-            kv,
+            kv: Some(kv),
             preallocate: true,
             ..SessionOptions::default()
         };

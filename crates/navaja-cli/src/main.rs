@@ -204,9 +204,9 @@ enum Command {
         prompt_tokens: usize,
         #[arg(long, default_value_t = 64)]
         decode_tokens: usize,
-        /// How the KV cache stores keys and values: f32, f16, q8 or q4.
-        #[arg(long, value_parser = runtime::parse_kv, default_value_t = KvType::default())]
-        kv: KvType,
+        /// How the KV cache stores keys and values: f32, f16, q8 or q4 (default: q8 where the model allows).
+        #[arg(long, value_parser = runtime::parse_kv)]
+        kv: Option<KvType>,
     },
 }
 

@@ -41,8 +41,8 @@ pub fn clock() -> impl Fn() -> f64 {
 #[derive(Args, Debug, Clone)]
 pub struct CacheArgs {
     /// How the KV cache stores keys and values: f32, f16, q8 (8-bit blocks) or q4 (4-bit blocks).
-    #[arg(long, value_parser = parse_kv, default_value_t = KvType::default())]
-    pub kv: KvType,
+    #[arg(long, value_parser = parse_kv)]
+    pub kv: Option<KvType>,
     /// Most positions the conversation may reach (default: the model's, at most
     /// 4096; with --kv-window, the model's).
     #[arg(long, default_value_t = 0)]

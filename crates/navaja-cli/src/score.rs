@@ -48,7 +48,7 @@ pub fn run(a: &ScoreArgs<'_>) -> Result<()> {
         context_length: ids.len(),
         max_batch: 64,
         logit_rows: 64,
-        kv: a.kv,
+        kv: Some(a.kv),
         ..SessionOptions::default()
     };
     let mut session = runtime::session(&gpu, &loaded, &opts)?;

@@ -4,7 +4,8 @@
 //! - f32 and f16 rows are stored when they are written (`ops::kv_write`).
 //! - The quantized types (q8, q4) write each position into a small f16 ring
 //!   of recent positions, and quantize whole groups of 32 positions into the
-//!   main store once a group is [`KvType::recent`] positions old
+//!   main store once a group is [`KvType::recent`] positions old (all but
+//!   the first group, which stays f16 in fixed ring slots: the attention sink)
 //!   (`ops::kv_write::KvQuantize`). Attention reads the groups quantized
 //!   before the batch from the store, dequantizing in registers, and every
 //!   later position from the ring: each row of a prefill chunk sees at
@@ -24,7 +25,7 @@
 //!   quantized types the sink and the ring are rounded up to whole groups.
 
 use navaja_core::model::ModelSpec;
-use navaja_core::quant::kv::{KV_GROUP, KvType};
+use navaja_core::quant::kv::{KV_EXACT_START, KV_GROUP, KvType};
 use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
@@ -144,13 +145,23 @@ impl KvCache {
             let slots = if preallocate || ring_len != 0 { max_slots } else { max_slots.min(INITIAL_SLOTS) };
             let (k, v) = allocate(gpu, kind.row_bytes(width) as u64, slots, "cache", layer)?;
             let ring = if kind.is_quantized() {
-                Some(allocate(gpu, KvType::F16.row_bytes(width) as u64, ring_slots, "recent", layer)?)
+                let rows = ring_slots + KV_EXACT_START as u32;
+                Some(allocate(gpu, KvType::F16.row_bytes(width) as u64, rows, "recent", layer)?)
             } else {
                 None
             };
             layers.push(LayerCache { k, v, ring, layout, window: recent, slots, max_slots, held_from: sink });
         }
-        Ok(KvCache { layers, kind, width, head_dim: spec.head_dim, ring_slots, quantized_end: 0, read_end: 0, pending: (0, 0) })
+        Ok(KvCache {
+            layers,
+            kind,
+            width,
+            head_dim: spec.head_dim,
+            ring_slots,
+            quantized_end: 0,
+            read_end: 0,
+            pending: (0, 0),
+        })
     }
 
     fn row_bytes(&self) -> u64 {
@@ -164,7 +175,8 @@ impl KvCache {
 
     /// Bytes of the rings of recent positions, whatever the conversation's length.
     pub fn ring_bytes(&self) -> u64 {
-        self.layers.len() as u64 * 2 * u64::from(self.ring_slots) * KvType::F16.row_bytes(self.width) as u64
+        let rows = if self.kind.is_quantized() { u64::from(self.ring_slots) + KV_EXACT_START as u64 } else { 0 };
+        self.layers.len() as u64 * 2 * rows * KvType::F16.row_bytes(self.width) as u64
     }
 
     /// Bytes the cache buffers take now.
@@ -179,7 +191,8 @@ impl KvCache {
             // The step's own position is new: the store holds what was quantized before it.
             let before = kv_len.saturating_sub(1);
             let end = before.saturating_sub(self.kind.recent() as u32) / KV_GROUP as u32 * KV_GROUP as u32;
-            kv_len - end
+            let exact = (KV_EXACT_START as u32).min(kv_len);
+            kv_len - end.max(exact) + exact
         } else {
             0
         };
@@ -247,7 +260,9 @@ impl KvCache {
             let group = KV_GROUP as u32;
             let end = positions.end.saturating_sub(self.kind.recent() as u32) / group * group;
             let end = end.max(self.quantized_end);
-            self.pending = (self.quantized_end, (end - self.quantized_end) / group);
+            // The first group is never quantized.
+            let first = self.quantized_end.max(KV_EXACT_START as u32).min(end);
+            self.pending = (first, (end - first) / group);
             self.quantized_end = end;
         }
         before
@@ -291,7 +306,8 @@ impl KvCache {
             v,
             k_cache: k_ring,
             v_cache: v_ring,
-            cache: CacheLayout { kind: KvType::F16, sink: 0, ring_len: self.ring_slots },
+            // quant::kv::ring_slot: the first positions in fixed slots, the rest cycling.
+            cache: CacheLayout { kind: KvType::F16, sink: KV_EXACT_START as u32, ring_len: self.ring_slots },
             n_rows,
             width,
             head_dim,
@@ -320,12 +336,8 @@ impl KvCache {
     /// What attention reads for `layer`.
     pub fn view(&self, layer: usize) -> CacheView<'_> {
         let l = &self.layers[layer];
-        let recent = l.ring.as_ref().map(|(k, v)| RecentRing {
-            k,
-            v,
-            slots: self.ring_slots,
-            quantized_end: self.read_end,
-        });
+        let recent =
+            l.ring.as_ref().map(|(k, v)| RecentRing { k, v, slots: self.ring_slots, quantized_end: self.read_end });
         CacheView { k: &l.k, v: &l.v, layout: l.layout, recent, window: l.window }
     }
 
@@ -343,7 +355,8 @@ impl KvCache {
     /// the last whole group below `len` when `len` cuts into quantized groups).
     pub fn resumable_prefix(&self, len: u32) -> u32 {
         let mut keep = len;
-        if keep < self.quantized_end {
+        // A cut inside a quantized group restarts at the group (the first group is never quantized).
+        if keep < self.quantized_end && keep as usize >= KV_EXACT_START {
             keep = keep / KV_GROUP as u32 * KV_GROUP as u32;
         }
         loop {

@@ -28,8 +28,8 @@ pub struct SessionOptions {
     /// length, capped at [`DEFAULT_CONTEXT`] unless a `window` bounds the
     /// cache, so that a browser tab does not allocate gigabytes by default.
     pub context_length: usize,
-    /// How keys and values are stored.
-    pub kv: KvType,
+    /// How keys and values are stored; `None`: [`KvType::preferred`] for the model (q8 where it fits).
+    pub kv: Option<KvType>,
     /// Keep only the first and the last positions (attention sink + sliding
     /// window): memory stays bounded however long the conversation runs.
     pub window: Option<KvWindow>,
@@ -45,14 +45,7 @@ pub const DEFAULT_CONTEXT: usize = 4096;
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions {
-            context_length: 0,
-            kv: KvType::default(),
-            window: None,
-            preallocate: false,
-            max_batch: 128,
-            logit_rows: 1,
-        }
+        SessionOptions { context_length: 0, kv: None, window: None, preallocate: false, max_batch: 128, logit_rows: 1 }
     }
 }
 
@@ -154,11 +147,12 @@ impl Session {
             return Err(NavajaError::invalid("max_batch and logit_rows must be > 0"));
         }
         gpu.check_health()?;
+        let kv_type = opts.kv.unwrap_or_else(|| KvType::preferred(spec.kv_width(), spec.head_dim));
         let oom = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let planned = (|| {
             let scratch = Scratch::new(&gpu, model.as_ref(), opts.max_batch.min(capacity), opts.logit_rows)?;
             let max_batch = opts.max_batch.min(capacity);
-            let kv = KvCache::new(&gpu, spec, opts.kv, capacity, max_batch, opts.window, opts.preallocate)?;
+            let kv = KvCache::new(&gpu, spec, kv_type, capacity, max_batch, opts.window, opts.preallocate)?;
             let out_bytes = top_k_out_words(MAX_TOP_K) * 4;
             let top_k_out = gpu.storage("top-k", out_bytes)?;
             let top_k_scratch = gpu.storage("top-k scratch", top_k_scratch_bytes(spec.vocab_size as u32, MAX_TOP_K))?;

@@ -16,7 +16,9 @@
 use navaja_core::model::Architecture;
 use navaja_core::ops::attention::{AttentionShape, attention_ref_shape};
 use navaja_core::quant::GgmlType;
-use navaja_core::quant::kv::{KV_GROUP, KvRole, KvType, f16_round, load_rows, store_rows, stored_values};
+use navaja_core::quant::kv::{
+    KV_EXACT_START, KV_GROUP, KvRole, KvType, f16_round, load_rows, ring_slot, store_rows, stored_values,
+};
 use navaja_core::reference::{CpuCacheOptions, CpuModel, CpuSession};
 use navaja_core::testing::{TinyDecoder, tiny_decoder_gguf};
 use navaja_gpu::model::load_decoder_gguf;
@@ -115,7 +117,7 @@ fn group_quantizer_matches_the_cpu_quantizer() {
     let mut rng = StdRng::seed_from_u64(3);
     for kind in [KvType::Q8, KvType::Q4] {
         for (width, head_dim, first_pos, n_groups, ring_slots, layout) in [
-            (192, 64, 0, 2, 70, CacheLayout::linear(kind)),
+            (192, 64, 32, 2, 70, CacheLayout::linear(kind)),
             (96, 32, 64, 1, 45, CacheLayout::linear(kind)),
             (256, 256, 32, 3, 100, CacheLayout::linear(kind)),
             (64, 32, 160, 2, 90, CacheLayout { kind, sink: 32, ring_len: 64 }),
@@ -123,12 +125,12 @@ fn group_quantizer_matches_the_cpu_quantizer() {
             let rows = n_groups as usize * KV_GROUP;
             let k = key_like(&mut rng, rows, width);
             let v = random_vec(&mut rng, rows * width, 0.7);
-            // The ring holds the f16 rows at slot position % ring_slots.
+            // The ring holds the f16 rows at quant::kv::ring_slot.
             let ring_words = KvType::F16.row_words(width);
-            let mut ring_k = vec![0u32; ring_slots as usize * ring_words];
+            let mut ring_k = vec![0u32; (ring_slots as usize + KV_EXACT_START) * ring_words];
             let mut ring_v = ring_k.clone();
             for t in 0..rows {
-                let slot = (first_pos as usize + t) % ring_slots as usize;
+                let slot = ring_slot(first_pos as usize + t, ring_slots as usize);
                 let put = |ring: &mut Vec<u32>, src: &[f32]| {
                     ring[slot * ring_words..][..ring_words].copy_from_slice(&store_rows(
                         KvType::F16,
@@ -202,6 +204,8 @@ fn build_cache(
     let slots = (layout.slots_needed(main_end as u32) as usize).next_multiple_of(KV_GROUP).max(1);
     let (mut kw, mut vw) = (vec![0u32; slots * row_words], vec![0u32; slots * row_words]);
     let (mut k_seen, mut v_seen) = (Vec::new(), Vec::new());
+    // Positions a quantized type keeps f16 in its ring: the first group and those from quantized_end on.
+    let in_ring = |pos: usize| kind.is_quantized() && (pos < KV_EXACT_START || pos >= quantized_end);
     // The main store: whole groups for the quantized types (the last writer of a slot wins).
     let unit = if kind.is_quantized() { KV_GROUP } else { 1 };
     for first in (0..main_end).step_by(unit) {
@@ -213,15 +217,21 @@ fn build_cache(
         let input = if kind.is_quantized() { f16_round(&v[span.clone()]) } else { v[span.clone()].to_vec() };
         let words = store_rows(kind, KvRole::Value, &input, width);
         vw[slot * row_words..][..words.len()].copy_from_slice(&words);
-        k_seen.extend(stored_values(kind, KvRole::Key, &k[span.clone()], width));
-        v_seen.extend(stored_values(kind, KvRole::Value, &v[span], width));
+        if in_ring(first) {
+            // The first group: stored like the others, but read from the ring.
+            k_seen.extend(f16_round(&k[span.clone()]));
+            v_seen.extend(f16_round(&v[span]));
+        } else {
+            k_seen.extend(stored_values(kind, KvRole::Key, &k[span.clone()], width));
+            v_seen.extend(stored_values(kind, KvRole::Value, &v[span], width));
+        }
     }
     let ring = kind.is_quantized().then(|| {
         let ring_words = KvType::F16.row_words(width);
-        let (mut rk, mut rv) =
-            (vec![0u32; ring_slots as usize * ring_words], vec![0u32; ring_slots as usize * ring_words]);
-        for pos in quantized_end..kv_len {
-            let slot = pos % ring_slots as usize;
+        let rows = ring_slots as usize + KV_EXACT_START;
+        let (mut rk, mut rv) = (vec![0u32; rows * ring_words], vec![0u32; rows * ring_words]);
+        for pos in (0..kv_len).filter(|&p| in_ring(p)) {
+            let slot = ring_slot(pos, ring_slots as usize);
             let span = pos * width..(pos + 1) * width;
             rk[slot * ring_words..][..ring_words].copy_from_slice(&store_rows(
                 KvType::F16,
@@ -235,8 +245,10 @@ fn build_cache(
                 &v[span.clone()],
                 width,
             ));
-            k_seen.extend(f16_round(&k[span.clone()]));
-            v_seen.extend(f16_round(&v[span]));
+            if pos >= quantized_end {
+                k_seen.extend(f16_round(&k[span.clone()]));
+                v_seen.extend(f16_round(&v[span]));
+            }
         }
         (rk, rv, ring_slots, quantized_end as u32)
     });
@@ -443,7 +455,7 @@ fn sessions_match_the_cpu_reference_for_each_cache_type() {
             context_length: 512,
             max_batch: 32,
             logit_rows: 32,
-            kv: kind,
+            kv: Some(kind),
             ..SessionOptions::default()
         };
         let mut s = pollster::block_on(Session::new(gpu.clone(), loaded.model.clone(), &opts)).unwrap();
@@ -483,7 +495,7 @@ fn a_windowed_session_matches_the_cpu_reference_past_its_cache() {
             context_length: 512,
             max_batch: 8,
             logit_rows: 8,
-            kv: kind,
+            kv: Some(kind),
             window: Some(window),
             ..SessionOptions::default()
         };
@@ -521,15 +533,16 @@ fn truncating_a_quantized_cache_recomputes_the_cut_group() {
     let cpu = CpuModel::from_gguf(&file).unwrap();
     let gpu = gpu().clone();
     let loaded = load_decoder_gguf(&gpu, &file).unwrap();
-    let tokens = ids(180, 6);
     for kind in [KvType::Q8, KvType::Q4] {
+        // Enough tokens that positions below 96 are quantized, whatever `recent` is.
+        let tokens = ids(116 + kind.recent(), 6);
         let mut cpu_session = cpu.session_with(CpuCacheOptions { kv: kind, window: None });
         cpu_chunks(&mut cpu_session, &tokens, 16);
         let opts = SessionOptions {
-            context_length: 256,
+            context_length: 320,
             max_batch: 16,
             logit_rows: 16,
-            kv: kind,
+            kv: Some(kind),
             ..SessionOptions::default()
         };
         let mut s = pollster::block_on(Session::new(gpu.clone(), loaded.model.clone(), &opts)).unwrap();
@@ -556,7 +569,7 @@ fn a_full_cache_is_context_overflow() {
     let file = tiny_model(23);
     let gpu = gpu().clone();
     let loaded = load_decoder_gguf(&gpu, &file).unwrap();
-    let opts = SessionOptions { context_length: 40, kv: KvType::Q4, ..SessionOptions::default() };
+    let opts = SessionOptions { context_length: 40, kv: Some(KvType::Q4), ..SessionOptions::default() };
     let mut s = pollster::block_on(Session::new(gpu, loaded.model, &opts)).unwrap();
     pollster::block_on(s.logits_all(&ids(38, 3))).unwrap();
     let err = pollster::block_on(s.logits_all(&ids(3, 4))).unwrap_err();
@@ -579,10 +592,10 @@ fn unsupported_head_sizes_are_refused() {
     let gpu = gpu().clone();
     let loaded = load_decoder_gguf(&gpu, &file).unwrap();
     for kind in QUANTIZED {
-        let opts = SessionOptions { kv: kind, ..SessionOptions::default() };
+        let opts = SessionOptions { kv: Some(kind), ..SessionOptions::default() };
         let err = pollster::block_on(Session::new(gpu.clone(), loaded.model.clone(), &opts)).err().unwrap();
         assert_eq!(err.code(), "unsupported-model", "{kind:?}");
     }
-    let opts = SessionOptions { kv: KvType::F32, ..SessionOptions::default() };
+    let opts = SessionOptions { kv: Some(KvType::F32), ..SessionOptions::default() };
     assert!(pollster::block_on(Session::new(gpu, loaded.model, &opts)).is_ok());
 }

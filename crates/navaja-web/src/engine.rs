@@ -141,7 +141,7 @@ impl WasmEngine {
             Ok(loaded) => loaded,
             Err(e) => return Err(to_js_error(settle(&self.gpu, e).await)),
         };
-        let (session_options, kv) = options.session_options();
+        let session_options = options.session_options();
         let session = match Session::new(self.gpu.clone(), loaded.model.clone(), &session_options).await {
             Ok(session) => session,
             Err(e) => return Err(to_js_error(settle(&self.gpu, e).await)),
@@ -158,7 +158,7 @@ impl WasmEngine {
             model_context_length: spec.context_length,
             weight_bytes: loaded.model.weight_bytes(),
             kv_bytes_per_token: session.kv_bytes_per_token(),
-            kv,
+            kv: session.kv().kind,
             kv_requested: options.kv,
             has_chat_template: loaded.chat_template.is_some(),
             wasm_memory_bytes: wasm_memory_bytes(),

@@ -39,13 +39,10 @@ pub struct EncoderFiles {
 }
 
 impl LoadOptions {
-    /// The session to plan, and the KV type it really uses (which may differ
-    /// from the one asked for: the model info reports both).
-    pub fn session_options(&self) -> (SessionOptions, KvType) {
-        let kv = self.kv.unwrap_or_default();
-        let options =
-            SessionOptions { context_length: self.context_length.unwrap_or(0), kv, ..SessionOptions::default() };
-        (options, kv)
+    /// The session to plan. Without a `kv` option the session picks the
+    /// preferred type for the model (q8 where it fits); the model info reports it.
+    pub fn session_options(&self) -> SessionOptions {
+        SessionOptions { context_length: self.context_length.unwrap_or(0), kv: self.kv, ..SessionOptions::default() }
     }
 }
 
@@ -189,7 +186,7 @@ pub struct ModelInfo {
     pub model_context_length: usize,
     pub weight_bytes: u64,
     pub kv_bytes_per_token: u64,
-    /// The KV cache type in use (see `LoadOptions::session_options`).
+    /// The KV cache type in use (the one asked for, or the model's preferred one).
     pub kv: KvType,
     /// The KV cache type the load asked for, if any.
     pub kv_requested: Option<KvType>,

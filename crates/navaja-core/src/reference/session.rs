@@ -9,7 +9,7 @@ use super::math::{HeadAttention, gelu_tanh, silu, visible_with_sink};
 use super::model::{CpuModel, Layer};
 use crate::model::Activation;
 use crate::ops::rms_norm;
-use crate::quant::kv::{KV_GROUP, KvRole, KvType, f16_round, stored_values};
+use crate::quant::kv::{KV_EXACT_START, KV_GROUP, KvRole, KvType, f16_round, stored_values};
 use crate::{NavajaError, Result};
 
 /// How a session caches keys and values: the element type (attention sees
@@ -257,6 +257,10 @@ fn stored_cache(cache: &mut LayerCache, kind: KvType, width: usize, quantized_en
     let mut v = cache.v_quantized[..end].to_vec();
     k.extend(f16_round(&cache.k[end..]));
     v.extend(f16_round(&cache.v[end..]));
+    // The first positions are never quantized.
+    let exact = (KV_EXACT_START * width).min(end);
+    k[..exact].copy_from_slice(&f16_round(&cache.k[..exact]));
+    v[..exact].copy_from_slice(&f16_round(&cache.v[..exact]));
     (k, v)
 }
 

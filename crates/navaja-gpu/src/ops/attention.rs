@@ -9,7 +9,7 @@
 //! merges the splits.
 
 use navaja_core::ops::attention::AttentionShape;
-use navaja_core::quant::kv::{KV_GROUP, KvRole, KvType, store_rows};
+use navaja_core::quant::kv::{KV_EXACT_START, KV_GROUP, KvRole, KvType, store_rows};
 use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
@@ -113,8 +113,9 @@ impl CacheLayout {
     }
 }
 
-/// The f16 ring in which a quantized cache keeps its recent positions
-/// (position `p` in slot `p % slots`), and where its main store ends.
+/// The f16 ring in which a quantized cache keeps its recent positions and
+/// its first [`KV_EXACT_START`] ones (`quant::kv::ring_slot`: `slots`
+/// cycling slots after the fixed ones), and where its main store ends.
 #[derive(Clone, Copy)]
 pub struct RecentRing<'a> {
     pub k: &'a wgpu::Buffer,
@@ -309,8 +310,9 @@ impl Attention<'_> {
             }
             (true, Some(r)) => {
                 let group = KV_GROUP as u32;
+                let exact = KV_EXACT_START as u32;
                 if r.quantized_end > kv_len
-                    || kv_len - r.quantized_end > r.slots
+                    || kv_len.saturating_sub(r.quantized_end.max(exact)) > r.slots
                     || !r.quantized_end.is_multiple_of(group)
                 {
                     return Err(NavajaError::invalid(format!(
@@ -323,8 +325,9 @@ impl Attention<'_> {
                         "attention: a quantized ring cache needs sink and ring in whole groups",
                     ));
                 }
-                check_span("attention: k ring", r.k, 0, u64::from(r.slots) * u64::from(res_words))?;
-                check_span("attention: v ring", r.v, 0, u64::from(r.slots) * u64::from(res_words))?;
+                let ring_words = (u64::from(r.slots) + u64::from(exact)) * u64::from(res_words);
+                check_span("attention: k ring", r.k, 0, ring_words)?;
+                check_span("attention: v ring", r.v, 0, ring_words)?;
                 (r.quantized_end, r.slots, r.quantized_end)
             }
         };

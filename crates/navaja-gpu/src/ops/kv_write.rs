@@ -4,7 +4,7 @@
 //! from that ring into the quantized store (shaders/kv_quantize.wgsl): each
 //! value is quantized once, and attention then reads the stored words.
 
-use navaja_core::quant::kv::{KV_BLOCK, KV_GROUP, KvType};
+use navaja_core::quant::kv::{KV_BLOCK, KV_EXACT_START, KV_GROUP, KvType};
 use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
@@ -113,7 +113,8 @@ impl KvWrite<'_> {
 pub struct KvQuantize<'a> {
     pub k_ring: &'a wgpu::Buffer,
     pub v_ring: &'a wgpu::Buffer,
-    /// Slots of the ring: position `p` is in slot `p % ring_slots`.
+    /// Cycling slots of the ring (`quant::kv::ring_slot`; the ring has
+    /// `KV_EXACT_START + ring_slots` rows).
     pub ring_slots: u32,
     pub k_cache: &'a wgpu::Buffer,
     pub v_cache: &'a wgpu::Buffer,
@@ -149,8 +150,10 @@ impl KvQuantize<'_> {
         if !kind.is_quantized() {
             return Err(NavajaError::invalid("kv quantize: the cache is not a quantized type"));
         }
-        if self.n_groups == 0 || !self.first_pos.is_multiple_of(group) {
-            return Err(NavajaError::invalid("kv quantize: give whole groups of 32 positions"));
+        if self.n_groups == 0 || !self.first_pos.is_multiple_of(group) || (self.first_pos as usize) < KV_EXACT_START {
+            return Err(NavajaError::invalid(
+                "kv quantize: give whole groups of 32 positions after the first group (never quantized)",
+            ));
         }
         if !self.cache.sink.is_multiple_of(group) || !self.cache.ring_len.is_multiple_of(group) {
             return Err(NavajaError::invalid("kv quantize: a ring cache needs sink and ring in whole groups"));
@@ -161,7 +164,7 @@ impl KvQuantize<'_> {
             .and_then(|n| n.checked_add(self.first_pos))
             .ok_or_else(|| NavajaError::invalid("kv quantize: position overflows"))?;
         let res_words = self.width.div_ceil(2);
-        let ring_words = u64::from(self.ring_slots) * u64::from(res_words);
+        let ring_words = (u64::from(self.ring_slots) + KV_EXACT_START as u64) * u64::from(res_words);
         check_span("kv quantize: k ring", self.k_ring, 0, ring_words)?;
         check_span("kv quantize: v ring", self.v_ring, 0, ring_words)?;
         let row_words = kind.row_words(self.width as usize) as u32;
