@@ -85,6 +85,10 @@ impl Gemma3 {
                 return Err(NavajaError::unsupported(format!("RoPE scaling {other:?} is not supported yet")));
             }
         };
+        if spec.norm_weight_offset != 0.0 {
+            // Only Hugging Face checkpoints store `w` for `x * (1 + w)`; the GPU loads GGUF.
+            return Err(NavajaError::unsupported("gemma3 on the GPU: norm weights without the +1 (HF layout)"));
+        }
         let (d, hd) = (spec.hidden_size, spec.head_dim);
         let mut layers = Vec::with_capacity(spec.n_layers);
         for i in 0..spec.n_layers {
@@ -108,10 +112,6 @@ impl Gemma3 {
                 // The local layers rotate unscaled (llama.cpp: rope_freq_scale_train_swa = 1).
                 freq_scale: if local { 1.0 } else { global_scale },
             });
-        }
-        if spec.norm_weight_offset != 0.0 {
-            // Only Hugging Face checkpoints store `w` for `x * (1 + w)`; the GPU loads GGUF.
-            return Err(NavajaError::unsupported("gemma3 on the GPU: norm weights without the +1 (HF layout)"));
         }
         Ok(Gemma3 {
             token_embd: t.take("token_embd.weight")?,
