@@ -65,6 +65,9 @@ pub struct Scratch {
     /// FFN gate (then the activated product), `max_batch x ffn`.
     pub gate: wgpu::Buffer,
     pub up: wgpu::Buffer,
+    /// Post-norm output before its residual add, `max_batch x hidden`
+    /// (only models with post-norms, gemma3).
+    pub post: Option<wgpu::Buffer>,
     /// `logit_rows x vocab`.
     pub logits: wgpu::Buffer,
     pub max_batch: usize,
@@ -86,6 +89,7 @@ impl Scratch {
             attn: f("attn", q_width, max_batch)?,
             gate: f("gate", s.ffn_size, max_batch)?,
             up: f("up", s.ffn_size, max_batch)?,
+            post: if s.post_norms { Some(f("post-norm", s.hidden_size, max_batch)?) } else { None },
             logits: f("logits", s.vocab_size, logit_rows)?,
             max_batch,
             logit_rows,

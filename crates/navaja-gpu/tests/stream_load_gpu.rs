@@ -9,7 +9,7 @@
 use navaja_core::NavajaError;
 use navaja_core::model::Architecture;
 use navaja_core::quant::GgmlType;
-use navaja_core::testing::{TinyDecoder, tiny_decoder_gguf};
+use navaja_core::testing::{TinyBert, TinyDecoder, tiny_bert_gguf, tiny_decoder_gguf};
 use navaja_gpu::model::{DecoderStream, LoadedDecoder, load_decoder_gguf};
 use navaja_gpu::session::{Session, SessionOptions};
 
@@ -39,6 +39,7 @@ fn a_streamed_model_computes_exactly_what_the_whole_file_computes() {
     let cases = [
         (Architecture::Llama, GgmlType::Q4_0, GgmlType::Q8_0, true),
         (Architecture::Qwen2, GgmlType::Q5_0, GgmlType::F16, false),
+        (Architecture::Gemma3, GgmlType::Q8_0, GgmlType::Q5_0, true),
     ];
     for (architecture, weight_type, embedding_type, tied_embeddings) in cases {
         let spec = TinyDecoder {
@@ -84,14 +85,14 @@ fn broken_files_fail_with_model_format_errors() {
 
 #[test]
 fn an_unsupported_architecture_fails_as_soon_as_the_header_is_in() {
-    let spec = TinyDecoder { architecture: Architecture::Gemma3, ..TinyDecoder::default() };
-    let file = tiny_decoder_gguf(&spec).unwrap();
+    // An encoder is no decoder: refused from its header, before any weight.
+    let file = tiny_bert_gguf(&TinyBert::default()).unwrap();
     let header_len = navaja_core::gguf::GgufHeader::parse(&file).unwrap().data_offset as usize;
     assert!(header_len < file.len() / 2, "the test needs weights after the header");
     let mut stream = DecoderStream::new(gpu().clone(), Some(file.len() as u64));
     let err = stream.push(&file[..header_len + 1]).unwrap_err();
     assert!(matches!(err, NavajaError::UnsupportedModel(_)), "{err}");
-    assert!(err.to_string().contains("gemma3"), "{err}");
+    assert!(err.to_string().contains("bert"), "{err}");
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //!   download): each tensor is written to the GPU as its bytes come in.
 //! - [`llama`]: the Llama family (SmolLM2, TinyLlama, Llama 3.x) and Qwen2,
 //!   which differs only by properties of the spec (q/k/v biases, NeoX RoPE).
+//! - [`gemma3`]: Gemma 3 (text): q/k norms, pre- and post-norms, GeGLU,
+//!   sliding-window local layers with their own RoPE base, tied head.
 //! - [`bert`]: BERT-family encoders (embeddings, rerankers, JinaBERT), run by
 //!   [`crate::encoder`] rather than through [`DecoderModel`].
 //!
@@ -16,6 +18,7 @@
 //! values into the cache and the logits of the rows asked for.
 
 pub mod bert;
+pub mod gemma3;
 pub mod llama;
 pub mod loader;
 pub mod stream;
@@ -120,19 +123,20 @@ pub fn load_decoder_gguf(gpu: &GpuDevice, file: &[u8]) -> Result<LoadedDecoder> 
 /// `unsupported-model` unless [`build_decoder`] runs `spec`'s architecture.
 pub fn check_decoder_supported(spec: &ModelSpec) -> Result<()> {
     match spec.architecture {
-        Architecture::Llama | Architecture::Qwen2 => Ok(()),
-        Architecture::Bert => Err(NavajaError::unsupported("this is an embedding model (bert), not a text generator")),
-        other => Err(NavajaError::unsupported(format!(
-            "the GPU decoder does not run {} models yet (it runs llama and qwen2)",
-            other.name()
-        ))),
+        Architecture::Llama | Architecture::Qwen2 | Architecture::Gemma3 => Ok(()),
+        Architecture::Bert => Err(NavajaError::unsupported(
+            "this is an embedding model (bert), not a text generator (the GPU decoder runs llama, qwen2 and gemma3)",
+        )),
     }
 }
 
 /// Builds the model of `spec` from uploaded tensors.
 pub fn build_decoder(spec: ModelSpec, tensors: &mut TensorMap) -> Result<Box<dyn DecoderModel>> {
     check_decoder_supported(&spec)?;
-    Ok(Box::new(llama::Llama::from_tensors(spec, tensors)?))
+    Ok(match spec.architecture {
+        Architecture::Gemma3 => Box::new(gemma3::Gemma3::from_tensors(spec, tensors)?),
+        _ => Box::new(llama::Llama::from_tensors(spec, tensors)?),
+    })
 }
 
 /// Bytes of one row of `w` (for the embedding gather's share of a decode step).
