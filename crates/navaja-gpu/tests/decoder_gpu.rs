@@ -7,6 +7,7 @@
 use navaja_core::NavajaError;
 use navaja_core::model::Architecture;
 use navaja_core::quant::GgmlType;
+use navaja_core::quant::kv::KvType;
 use navaja_core::reference::CpuModel;
 use navaja_core::testing::{TinyDecoder, tiny_decoder_gguf};
 use navaja_gpu::generation::GenerateOptions;
@@ -54,7 +55,13 @@ fn check_against_cpu(architecture: Architecture, weight_type: GgmlType) {
     // Prefill in chunks of 4 (3 chunks), every row's logits.
     let mut s = session(
         &file,
-        &SessionOptions { context_length: 64, max_batch: 4, logit_rows: 4, ..SessionOptions::default() },
+        &SessionOptions {
+            context_length: 64,
+            max_batch: 4,
+            logit_rows: 4,
+            kv: Some(KvType::F32),
+            ..SessionOptions::default()
+        },
     );
     let got = pollster::block_on(s.logits_all(&PROMPT)).unwrap();
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -282,7 +289,13 @@ fn check_gemma3_against_cpu(weight_type: GgmlType, embedding_type: GgmlType, win
     let want = cpu.session().forward(&prompt).unwrap();
     let mut s = session(
         &file,
-        &SessionOptions { context_length: 64, max_batch, logit_rows: max_batch, ..SessionOptions::default() },
+        &SessionOptions {
+            context_length: 64,
+            max_batch,
+            logit_rows: max_batch,
+            kv: Some(KvType::F32),
+            ..SessionOptions::default()
+        },
     );
     let got = pollster::block_on(s.logits_all(&prompt)).unwrap();
     assert_eq!(got.len(), prompt.len());

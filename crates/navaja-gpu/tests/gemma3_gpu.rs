@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use navaja_core::quant::kv::KvType;
 use navaja_core::reference::CpuModel;
 use navaja_gpu::model::load_decoder_gguf;
 use navaja_gpu::session::{Pick, Session, SessionOptions};
@@ -72,7 +73,7 @@ fn past_the_sliding_window_matches_the_cpu_reference() {
     prompt.truncate(600);
     let cpu = CpuModel::from_gguf(&file).unwrap();
     let mut cs = cpu.session();
-    let opts = SessionOptions { context_length: 640, ..SessionOptions::default() };
+    let opts = SessionOptions { context_length: 640, kv: Some(KvType::F32), ..SessionOptions::default() };
     let mut s = pollster::block_on(Session::new(gpu, loaded.model.clone(), &opts)).unwrap();
     let pick = Pick { k: 8, temperature: 1.0, adjustments: vec![] };
     let mut feed: Vec<u32> = prompt;

@@ -113,7 +113,7 @@ impl KvType {
     pub fn recent(self) -> usize {
         match self {
             KvType::F32 | KvType::F16 => 0,
-            KvType::Q8 => 32,
+            KvType::Q8 => 64,
             KvType::Q4 => 128,
         }
     }
