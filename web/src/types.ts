@@ -79,7 +79,7 @@ export interface LoadOptions {
   /**
    * How the KV cache stores keys and values: `f32`, `f16`, `q8` (8-bit, ~3.8x smaller than f32)
    * or `q4` (4-bit, ~6.4x smaller). The quantized types keep the most recent positions exact
-   * and quantize older ones. Default: `q8`, which agrees with an f32 cache on 99.6% of next tokens
+   * and quantize older ones. Default: `q8`, which agrees with an f32 cache on 99.7% of next tokens
    * at the same perplexity (docs/KV_CACHE.md), or f16/f32 for a model whose rows q8 cannot store.
    * `model.kv` and `model.kv_bytes_per_token` say what is used.
    */

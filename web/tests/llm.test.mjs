@@ -110,7 +110,10 @@ describe('the language model API in headless Chromium (SwiftShader WebGPU)', { t
     assert.equal(r.info.sha256, SHA256);
     assert.equal(r.info.loaded_from, 'network');
     assert.equal(r.info.architecture, 'llama');
-    assert.equal(r.info.kv, 'f32');
+    // The default KV cache: q8 (30 layers x keys and values x 6 blocks of 32 int8 + scales).
+    assert.equal(r.info.kv, 'q8');
+    assert.ok(r.info.kv_requested == null, 'no kv was asked for');
+    assert.equal(r.info.kv_bytes_per_token, 12240);
     assert.deepEqual(r.phases, ['download', 'init', 'ready']);
     assert.deepEqual(r.last, { phase: 'ready', loaded: size, total: size });
     // The file streamed to the GPU: the engine's memory never held it whole.

@@ -94,7 +94,7 @@ impl KvType {
     }
 
     /// The type a session uses when none is asked for: the best quality per
-    /// byte measured (docs/KV_CACHE.md: q8 agrees with an f32 cache on 99.6%
+    /// byte measured (docs/KV_CACHE.md: q8 agrees with an f32 cache on 99.7%
     /// of next tokens at the same perplexity, in 1/3.8 of the memory), or,
     /// for rows q8 cannot store, f16, else f32.
     pub fn preferred(width: usize, head_dim: usize) -> KvType {
@@ -108,8 +108,10 @@ impl KvType {
 
     /// Positions a quantized type keeps exact (f16) before quantizing them:
     /// a position is quantized once a whole group of [`KV_GROUP`] is at
-    /// least this old. Measured on SmolLM2-135M (see docs/KV_CACHE.md): 8
-    /// bits lose nothing visible with 32, 4 bits need more.
+    /// least this old. Measured on SmolLM2-135M over 1000 tokens (see
+    /// docs/KV_CACHE.md): q8 agrees with f32 on 99.5% of next tokens with 32
+    /// and 99.7% with 64; q4 gains 0.2 points going from 64 to 128. The cost
+    /// is fixed (f16 ring rows), whatever the length of the conversation.
     pub fn recent(self) -> usize {
         match self {
             KvType::F32 | KvType::F16 => 0,
