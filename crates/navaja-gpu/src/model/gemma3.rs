@@ -24,12 +24,10 @@
 use navaja_core::model::{Architecture, ModelSpec, RopeScalingKind};
 use navaja_core::{NavajaError, Result};
 
-use super::{Batch, DecoderModel, LogitRows, TensorMap, row_bytes};
+use super::{Batch, DecoderModel, TensorMap, steps};
 use crate::GpuDevice;
 use crate::kv_cache::KvCache;
 use crate::ops::add::Add;
-use crate::ops::attention::Attention;
-use crate::ops::embedding::EmbeddingGather;
 use crate::ops::glu::Glu;
 use crate::ops::matmul::Matmul;
 use crate::ops::rms_norm::RmsNorm;
@@ -192,13 +190,11 @@ impl DecoderModel for Gemma3 {
     }
 
     fn weight_bytes(&self) -> u64 {
-        self.matrices().map(GpuWeight::gpu_bytes).sum::<u64>() + self.token_embd.gpu_bytes()
+        steps::weight_bytes(self.matrices(), &self.token_embd)
     }
 
     fn decode_read_bytes(&self) -> u64 {
-        let embedding_row = row_bytes(&self.token_embd);
-        let tied_head = if self.output.is_none() { self.token_embd.gpu_bytes() } else { 0 };
-        self.matrices().map(GpuWeight::gpu_bytes).sum::<u64>() + embedding_row + tied_head
+        steps::decode_read_bytes(self.matrices(), &self.token_embd, self.output.is_none())
     }
 
     fn encode_forward(
@@ -217,16 +213,7 @@ impl DecoderModel for Gemma3 {
         let post =
             s.post.as_ref().ok_or_else(|| NavajaError::invalid("gemma3: the scratch has no post-norm buffer"))?;
 
-        EmbeddingGather {
-            table: &self.token_embd,
-            ids: &s.ids,
-            ids_offset: 0,
-            n,
-            y: &s.x,
-            y_offset: 0,
-            scale: spec.embedding_scale.unwrap_or(1.0),
-        }
-        .encode(gpu, enc)?;
+        steps::embed_tokens(gpu, enc, spec, &self.token_embd, s, batch)?;
 
         let matmul = |w, x, y, acc| matmul_rows(w, x, y, acc, n);
         let norm = |x, w, y, rows, cols| rms_norm_rows(x, w, y, rows, cols, eps);
@@ -242,27 +229,7 @@ impl DecoderModel for Gemma3 {
             matmul(&l.wv, &s.h, &s.v, false).encode(gpu, enc)?;
             self.rope(&s.q, spec.n_heads, l, batch).encode(gpu, enc)?;
             self.rope(&s.k, spec.n_kv_heads, l, batch).encode(gpu, enc)?;
-            kv.write(gpu, enc, i, (&s.k, &s.v), batch.start_pos..batch.start_pos + n)?;
-            let cache = kv.view(i);
-            Attention {
-                q: &s.q,
-                q_offset: 0,
-                k_cache: cache.k,
-                v_cache: cache.v,
-                cache: cache.layout,
-                recent: cache.recent,
-                out: &s.attn,
-                out_offset: 0,
-                n_tokens: n,
-                n_heads: spec.n_heads as u32,
-                n_kv_heads: spec.n_kv_heads as u32,
-                head_dim,
-                start_pos: batch.start_pos,
-                scale: spec.attention_scale,
-                causal: true,
-                window: cache.window,
-            }
-            .encode(gpu, enc)?;
+            steps::cached_attention(gpu, enc, spec, s, kv, i, batch)?;
             matmul(&l.wo, &s.attn, &s.h, false).encode(gpu, enc)?;
             norm(&s.h, &l.post_attention_norm, post, n, hidden).encode(gpu, enc)?;
             Add { x: &s.x, x_offset: 0, y: post, y_offset: 0, len: n * hidden }.encode(gpu, enc)?;
@@ -278,20 +245,6 @@ impl DecoderModel for Gemma3 {
         }
 
         norm(&s.x, &self.output_norm, &s.h, n, hidden).encode(gpu, enc)?;
-        let (first_row, rows) = match batch.logits {
-            LogitRows::Last => (n - 1, 1),
-            LogitRows::All => (0, n),
-        };
-        Matmul {
-            weight: self.output(),
-            x: &s.h,
-            x_offset: first_row * hidden,
-            y: &s.logits,
-            y_offset: 0,
-            n: rows,
-            bias: None,
-            accumulate: false,
-        }
-        .encode(gpu, enc)
+        steps::lm_head(gpu, enc, spec, self.output(), s, batch)
     }
 }

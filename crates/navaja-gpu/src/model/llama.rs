@@ -16,11 +16,9 @@
 use navaja_core::model::{ModelSpec, RopeScalingKind};
 use navaja_core::{NavajaError, Result};
 
-use super::{Batch, DecoderModel, LogitRows, TensorMap, row_bytes};
+use super::{Batch, DecoderModel, TensorMap, steps};
 use crate::GpuDevice;
 use crate::kv_cache::KvCache;
-use crate::ops::attention::Attention;
-use crate::ops::embedding::EmbeddingGather;
 use crate::ops::glu::Glu;
 use crate::ops::matmul::Matmul;
 use crate::ops::rms_norm::RmsNorm;
@@ -161,13 +159,11 @@ impl DecoderModel for Llama {
     }
 
     fn weight_bytes(&self) -> u64 {
-        self.matrices().map(GpuWeight::gpu_bytes).sum::<u64>() + self.token_embd.gpu_bytes()
+        steps::weight_bytes(self.matrices(), &self.token_embd)
     }
 
     fn decode_read_bytes(&self) -> u64 {
-        let embedding_row = row_bytes(&self.token_embd);
-        let tied_head = if self.output.is_none() { self.token_embd.gpu_bytes() } else { 0 };
-        self.matrices().map(GpuWeight::gpu_bytes).sum::<u64>() + embedding_row + tied_head
+        steps::decode_read_bytes(self.matrices(), &self.token_embd, self.output.is_none())
     }
 
     fn encode_forward(
@@ -183,16 +179,7 @@ impl DecoderModel for Llama {
         let hidden = spec.hidden_size as u32;
         let eps = spec.norm_eps;
 
-        EmbeddingGather {
-            table: &self.token_embd,
-            ids: &s.ids,
-            ids_offset: 0,
-            n,
-            y: &s.x,
-            y_offset: 0,
-            scale: spec.embedding_scale.unwrap_or(1.0),
-        }
-        .encode(gpu, enc)?;
+        steps::embed_tokens(gpu, enc, spec, &self.token_embd, s, batch)?;
 
         let matmul = |w, x, y, bias, acc| matmul_rows(w, x, y, bias, acc, n);
         for (i, l) in self.layers.iter().enumerate() {
@@ -204,27 +191,7 @@ impl DecoderModel for Llama {
             matmul(&l.wv, &s.h, &s.v, l.bv.as_ref(), false).encode(gpu, enc)?;
             rope_op(&s.q, spec.n_heads).encode(gpu, enc)?;
             rope_op(&s.k, spec.n_kv_heads).encode(gpu, enc)?;
-            kv.write(gpu, enc, i, (&s.k, &s.v), batch.start_pos..batch.start_pos + n)?;
-            let cache = kv.view(i);
-            Attention {
-                q: &s.q,
-                q_offset: 0,
-                k_cache: cache.k,
-                v_cache: cache.v,
-                cache: cache.layout,
-                recent: cache.recent,
-                out: &s.attn,
-                out_offset: 0,
-                n_tokens: n,
-                n_heads: spec.n_heads as u32,
-                n_kv_heads: spec.n_kv_heads as u32,
-                head_dim: spec.head_dim as u32,
-                start_pos: batch.start_pos,
-                scale: spec.attention_scale,
-                causal: true,
-                window: cache.window,
-            }
-            .encode(gpu, enc)?;
+            steps::cached_attention(gpu, enc, spec, s, kv, i, batch)?;
             matmul(&l.wo, &s.attn, &s.x, None, true).encode(gpu, enc)?;
             RmsNorm { x: &s.x, weight: &l.ffn_norm.parts[0].buffer, y: &s.h, rows: n, cols: hidden, eps }
                 .encode(gpu, enc)?;
@@ -237,20 +204,6 @@ impl DecoderModel for Llama {
 
         RmsNorm { x: &s.x, weight: &self.output_norm.parts[0].buffer, y: &s.h, rows: n, cols: hidden, eps }
             .encode(gpu, enc)?;
-        let (first_row, rows) = match batch.logits {
-            LogitRows::Last => (n - 1, 1),
-            LogitRows::All => (0, n),
-        };
-        Matmul {
-            weight: self.output(),
-            x: &s.h,
-            x_offset: first_row * hidden,
-            y: &s.logits,
-            y_offset: 0,
-            n: rows,
-            bias: None,
-            accumulate: false,
-        }
-        .encode(gpu, enc)
+        steps::lm_head(gpu, enc, spec, self.output(), s, batch)
     }
 }

@@ -21,6 +21,7 @@ pub mod bert;
 pub mod gemma3;
 pub mod llama;
 pub mod loader;
+mod steps;
 pub mod stream;
 
 use navaja_core::model::{Architecture, ModelSpec};
