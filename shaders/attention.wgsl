@@ -27,7 +27,7 @@
 // they are loaded into workgroup memory, 4 values per read: the quantized
 // cache is never copied out in another form. The quantized types read
 // positions from q_end on, and the first 32 (never quantized), from their
-// f16 ring (k_res, v_res: slot res_slot(pos)), the others from the main store.
+// f16 ring (k_res, v_res: slot ring_slot(pos, res_len)), the others from the main store.
 
 // Keys are addressed by position; a position's row is in slot(pos), which
 // is the position itself, or in a ring cache (ring_len > 0) the first `sink`
@@ -85,10 +85,7 @@ var<workgroup> m_sh: array<f32, BR>;
 var<workgroup> alpha_sh: array<f32, BR>;
 
 fn slot(pos: u32) -> u32 {
-    if (p.ring_len == 0u || pos < p.sink) {
-        return pos;
-    }
-    return p.sink + (pos - p.sink) % p.ring_len;
+    return cache_slot(pos, p.sink, p.ring_len);
 }
 
 // Word i of the main store from K (which = 0) or V.
@@ -104,15 +101,9 @@ fn cache_word(which: u32, pos: u32, i: u32) -> u32 {
     return main_word(which, slot(pos) * p.row_words + i);
 }
 
-// The ring slot of `pos`: the first 32 positions (never quantized) in
-// fixed slots, later ones cycling through res_len slots (quant::kv::ring_slot).
-fn res_slot(pos: u32) -> u32 {
-    return select(32u + (pos - 32u) % p.res_len, pos, pos < 32u);
-}
-
 // Word i of the ring row of `pos`.
 fn ring_word(which: u32, pos: u32, i: u32) -> u32 {
-    let at = res_slot(pos) * p.res_words + i;
+    let at = ring_slot(pos, p.res_len) * p.res_words + i;
     if (which == 0u) {
         return k_res[at];
     }
@@ -127,7 +118,7 @@ fn bytes_i8(w: u32) -> vec4<f32> {
 
 // Values i..i+3 of the row of `pos` (i a multiple of 4 unless KV is f32), zero past `lim`.
 fn cache_vec(which: u32, pos: u32, i: u32, lim: u32) -> vec4<f32> {
-    if (KV >= 2u && (pos >= p.q_end || pos < 32u)) {
+    if (KV >= 2u && (pos >= p.q_end || pos < KV_EXACT_START)) {
         let w = i / 2u;
         return vec4<f32>(unpack2x16float(ring_word(which, pos, w)), unpack2x16float(ring_word(which, pos, w + 1u)));
     }

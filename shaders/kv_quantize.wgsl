@@ -36,16 +36,12 @@ struct Params {
 @group(0) @binding(4) var<uniform> p: Params;
 
 fn slot(pos: u32) -> u32 {
-    if (p.ring_len == 0u || pos < p.sink) {
-        return pos;
-    }
-    return p.sink + (pos - p.sink) % p.ring_len;
+    return cache_slot(pos, p.sink, p.ring_len);
 }
 
 // Value c of position pos, from the ring of K (which = 0) or V.
 fn ring_value(which: u32, pos: u32, c: u32) -> f32 {
-    // Ring slots as quant::kv::ring_slot: the first 32 positions fixed, then cycling.
-    let at = select(32u + (pos - 32u) % p.res_len, pos, pos < 32u) * p.res_words + c / 2u;
+    let at = ring_slot(pos, p.res_len) * p.res_words + c / 2u;
     var w: u32;
     if (which == 0u) {
         w = res_k[at];

@@ -29,10 +29,7 @@ struct Params {
 @group(0) @binding(4) var<uniform> p: Params;
 
 fn slot(pos: u32) -> u32 {
-    if (p.ring_len == 0u || pos < p.sink) {
-        return pos;
-    }
-    return p.sink + (pos - p.sink) % p.ring_len;
+    return cache_slot(pos, p.sink, p.ring_len);
 }
 
 fn src(which: u32, i: u32) -> f32 {

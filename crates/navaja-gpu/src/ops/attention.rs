@@ -14,12 +14,13 @@ use navaja_core::{NavajaError, Result};
 
 use crate::GpuDevice;
 use crate::kernels::{Kernel, KernelVariant};
+use crate::ops::matmul::shader;
 use crate::ops::support::{check_span, dispatch, submit_scoped};
 
 /// One pass over the keys for a tile of query rows (see the shader's header).
 pub const ATTENTION: Kernel = Kernel {
     name: "attention",
-    wgsl: include_str!("../../../../shaders/attention.wgsl"),
+    wgsl: shader!("kv_slots.wgsl", "attention.wgsl"),
     constants: &[
         ("WG", 256),
         ("D", 64),

@@ -10,17 +10,15 @@ use navaja_core::{NavajaError, Result};
 use crate::GpuDevice;
 use crate::kernels::{Kernel, KernelVariant};
 use crate::ops::attention::CacheLayout;
+use crate::ops::matmul::shader;
 use crate::ops::support::{check_span, dispatch, submit_scoped, upload_rw};
 
-pub const KV_WRITE: Kernel = Kernel {
-    name: "kv_write",
-    wgsl: include_str!("../../../../shaders/kv_write.wgsl"),
-    constants: &[("WG", 64), ("KV", 1)],
-};
+pub const KV_WRITE: Kernel =
+    Kernel { name: "kv_write", wgsl: shader!("kv_slots.wgsl", "kv_write.wgsl"), constants: &[("WG", 64), ("KV", 1)] };
 
 pub const KV_QUANTIZE: Kernel = Kernel {
     name: "kv_quantize",
-    wgsl: include_str!("../../../../shaders/kv_quantize.wgsl"),
+    wgsl: shader!("kv_slots.wgsl", "kv_quantize.wgsl"),
     constants: &[("WG", 64), ("KV", 3)],
 };
 
