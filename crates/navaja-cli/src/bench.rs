@@ -33,9 +33,20 @@ pub fn stats(values: &[f64]) -> serde_json::Value {
     json!({ "median": v[v.len() / 2], "min": v[0], "max": v[v.len() - 1], "runs": v.len() })
 }
 
+/// With NAVAJA_PROFILE_OPS=1: where the phase's time went, op by op (stderr).
+fn print_profile(phase: &str) {
+    if navaja_gpu::profile::enabled() {
+        eprintln!("profile of {phase} (every op waited for; see navaja_gpu::profile):");
+        for line in navaja_gpu::profile::report() {
+            eprintln!("  {line}");
+        }
+    }
+}
+
 pub fn run(a: &BenchArgs<'_>) -> Result<()> {
-    if a.runs == 0 || a.prompt_tokens == 0 || a.decode_tokens == 0 {
-        return Err(NavajaError::invalid("runs, prompt tokens and decode tokens must be > 0"));
+    // The untimed warm-up feeds 8 prompt tokens, then a ninth.
+    if a.runs == 0 || a.prompt_tokens < 9 || a.decode_tokens == 0 {
+        return Err(NavajaError::invalid("runs and decode tokens must be > 0, prompt tokens at least 9"));
     }
     let gpu = runtime::open_gpu()?;
     let (loaded, load_ms) = runtime::load_decoder(&gpu, a.model)?;
@@ -64,12 +75,14 @@ pub fn run(a: &BenchArgs<'_>) -> Result<()> {
         let start = Instant::now();
         let mut top = pollster::block_on(session.feed(prompt, &Pick::greedy()))?;
         prefill_tps.push(a.prompt_tokens as f64 / start.elapsed().as_secs_f64());
+        print_profile("prefill");
         let start = Instant::now();
         for _ in 0..a.decode_tokens {
             let next = top.candidates[0].0;
             top = pollster::block_on(session.feed(&[next], &Pick::greedy()))?;
         }
         let secs = start.elapsed().as_secs_f64();
+        print_profile("decode");
         decode_tps.push(a.decode_tokens as f64 / secs);
         decode_ms_per_token.push(secs * 1000.0 / a.decode_tokens as f64);
     }

@@ -20,6 +20,7 @@ pub mod kernels;
 pub mod kv_cache;
 pub mod model;
 pub mod ops;
+pub mod profile;
 pub mod session;
 pub mod weights;
 

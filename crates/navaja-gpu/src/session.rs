@@ -274,6 +274,7 @@ impl Session {
 
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         self.encode_batch(&mut encoder, last, LogitRows::Last)?;
+        crate::profile::mark(&self.gpu, &mut encoder, "lm head");
         let vocab = self.model.spec().vocab_size as u32;
         let entries;
         if !pick.adjustments.is_empty() {
@@ -296,6 +297,7 @@ impl Session {
             scratch: &self.top_k_scratch,
         }
         .encode(&self.gpu, &mut encoder)?;
+        crate::profile::mark(&self.gpu, &mut encoder, "top-k");
         let out_bytes = top_k_out_words(pick.k) * 4;
         encoder.copy_buffer_to_buffer(&self.top_k_out, 0, &self.top_k_staging, 0, out_bytes);
         self.gpu.queue.submit([encoder.finish()]);

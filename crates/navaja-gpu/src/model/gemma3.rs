@@ -25,7 +25,6 @@ use navaja_core::model::{Architecture, ModelSpec, RopeScalingKind};
 use navaja_core::{NavajaError, Result};
 
 use super::{Batch, DecoderModel, TensorMap, steps};
-use crate::GpuDevice;
 use crate::kv_cache::KvCache;
 use crate::ops::add::Add;
 use crate::ops::glu::Glu;
@@ -34,6 +33,7 @@ use crate::ops::rms_norm::RmsNorm;
 use crate::ops::rope::Rope;
 use crate::session::Scratch;
 use crate::weights::GpuWeight;
+use crate::{GpuDevice, profile};
 
 pub struct Gemma3Layer {
     pub attn_norm: GpuWeight,
@@ -214,6 +214,7 @@ impl DecoderModel for Gemma3 {
             s.post.as_ref().ok_or_else(|| NavajaError::invalid("gemma3: the scratch has no post-norm buffer"))?;
 
         steps::embed_tokens(gpu, enc, spec, &self.token_embd, s, batch)?;
+        profile::mark(gpu, enc, "embed");
 
         let matmul = |w, x, y, acc| matmul_rows(w, x, y, acc, n);
         let norm = |x, w, y, rows, cols| rms_norm_rows(x, w, y, rows, cols, eps);
@@ -227,24 +228,31 @@ impl DecoderModel for Gemma3 {
             matmul(&l.wk, &s.h, &s.v, false).encode(gpu, enc)?;
             norm(&s.v, &l.k_norm, &s.k, n * spec.n_kv_heads as u32, head_dim).encode(gpu, enc)?;
             matmul(&l.wv, &s.h, &s.v, false).encode(gpu, enc)?;
+            profile::mark(gpu, enc, "matmul+norm qkv");
             self.rope(&s.q, spec.n_heads, l, batch).encode(gpu, enc)?;
             self.rope(&s.k, spec.n_kv_heads, l, batch).encode(gpu, enc)?;
+            profile::mark(gpu, enc, "rope");
             steps::cached_attention(gpu, enc, spec, s, kv, i, batch)?;
             matmul(&l.wo, &s.attn, &s.h, false).encode(gpu, enc)?;
             norm(&s.h, &l.post_attention_norm, post, n, hidden).encode(gpu, enc)?;
             Add { x: &s.x, x_offset: 0, y: post, y_offset: 0, len: n * hidden }.encode(gpu, enc)?;
+            profile::mark(gpu, enc, "matmul o+norms");
 
             norm(&s.x, &l.ffn_norm, &s.h, n, hidden).encode(gpu, enc)?;
             matmul(&l.gate, &s.h, &s.gate, false).encode(gpu, enc)?;
             matmul(&l.up, &s.h, &s.up, false).encode(gpu, enc)?;
+            profile::mark(gpu, enc, "matmul gate+up");
             Glu { gate: &s.gate, up: &s.up, len: n * spec.ffn_size as u32, activation: spec.activation }
                 .encode(gpu, enc)?;
             matmul(&l.down, &s.gate, &s.h, false).encode(gpu, enc)?;
+            profile::mark(gpu, enc, "glu+matmul down");
             norm(&s.h, &l.post_ffw_norm, post, n, hidden).encode(gpu, enc)?;
             Add { x: &s.x, x_offset: 0, y: post, y_offset: 0, len: n * hidden }.encode(gpu, enc)?;
+            profile::mark(gpu, enc, "norm+add");
         }
 
         norm(&s.x, &self.output_norm, &s.h, n, hidden).encode(gpu, enc)?;
+        profile::mark(gpu, enc, "rms_norm");
         steps::lm_head(gpu, enc, spec, self.output(), s, batch)
     }
 }

@@ -17,7 +17,6 @@ use navaja_core::model::{ModelSpec, RopeScalingKind};
 use navaja_core::{NavajaError, Result};
 
 use super::{Batch, DecoderModel, TensorMap, steps};
-use crate::GpuDevice;
 use crate::kv_cache::KvCache;
 use crate::ops::glu::Glu;
 use crate::ops::matmul::Matmul;
@@ -25,6 +24,7 @@ use crate::ops::rms_norm::RmsNorm;
 use crate::ops::rope::Rope;
 use crate::session::Scratch;
 use crate::weights::GpuWeight;
+use crate::{GpuDevice, profile};
 
 pub struct LlamaLayer {
     pub attn_norm: GpuWeight,
@@ -179,31 +179,42 @@ impl DecoderModel for Llama {
         let hidden = spec.hidden_size as u32;
         let eps = spec.norm_eps;
 
+        let mark = |enc: &mut wgpu::CommandEncoder, label| profile::mark(gpu, enc, label);
         steps::embed_tokens(gpu, enc, spec, &self.token_embd, s, batch)?;
+        mark(enc, "embed");
 
         let matmul = |w, x, y, bias, acc| matmul_rows(w, x, y, bias, acc, n);
         for (i, l) in self.layers.iter().enumerate() {
             let rope_op = |x, heads| self.rope(x, heads, i, batch);
             RmsNorm { x: &s.x, weight: &l.attn_norm.parts[0].buffer, y: &s.h, rows: n, cols: hidden, eps }
                 .encode(gpu, enc)?;
+            mark(enc, "rms_norm");
             matmul(&l.wq, &s.h, &s.q, l.bq.as_ref(), false).encode(gpu, enc)?;
             matmul(&l.wk, &s.h, &s.k, l.bk.as_ref(), false).encode(gpu, enc)?;
             matmul(&l.wv, &s.h, &s.v, l.bv.as_ref(), false).encode(gpu, enc)?;
+            mark(enc, "matmul qkv");
             rope_op(&s.q, spec.n_heads).encode(gpu, enc)?;
             rope_op(&s.k, spec.n_kv_heads).encode(gpu, enc)?;
+            mark(enc, "rope");
             steps::cached_attention(gpu, enc, spec, s, kv, i, batch)?;
             matmul(&l.wo, &s.attn, &s.x, None, true).encode(gpu, enc)?;
+            mark(enc, "matmul o");
             RmsNorm { x: &s.x, weight: &l.ffn_norm.parts[0].buffer, y: &s.h, rows: n, cols: hidden, eps }
                 .encode(gpu, enc)?;
+            mark(enc, "rms_norm");
             matmul(&l.gate, &s.h, &s.gate, None, false).encode(gpu, enc)?;
             matmul(&l.up, &s.h, &s.up, None, false).encode(gpu, enc)?;
+            mark(enc, "matmul gate+up");
             Glu { gate: &s.gate, up: &s.up, len: n * spec.ffn_size as u32, activation: spec.activation }
                 .encode(gpu, enc)?;
+            mark(enc, "glu");
             matmul(&l.down, &s.gate, &s.x, None, true).encode(gpu, enc)?;
+            mark(enc, "matmul down");
         }
 
         RmsNorm { x: &s.x, weight: &self.output_norm.parts[0].buffer, y: &s.h, rows: n, cols: hidden, eps }
             .encode(gpu, enc)?;
+        mark(enc, "rms_norm");
         steps::lm_head(gpu, enc, spec, self.output(), s, batch)
     }
 }

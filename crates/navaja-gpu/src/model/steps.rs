@@ -42,6 +42,7 @@ pub(crate) fn cached_attention(
 ) -> Result<()> {
     let n = batch.n_tokens;
     kv.write(gpu, enc, layer, (&s.k, &s.v), batch.start_pos..batch.start_pos + n)?;
+    crate::profile::mark(gpu, enc, "kv write");
     let cache = kv.view(layer);
     Attention {
         q: &s.q,
@@ -61,7 +62,9 @@ pub(crate) fn cached_attention(
         causal: true,
         window: cache.window,
     }
-    .encode(gpu, enc)
+    .encode(gpu, enc)?;
+    crate::profile::mark(gpu, enc, "attention");
+    Ok(())
 }
 
 /// Logits of the rows the batch asks for, from the final-normed `s.h`, into `s.logits`.
