@@ -32,8 +32,9 @@ pub use crate::ops::embedding::{
 pub use crate::ops::matmul::{
     MATMUL_F16, MATMUL_F32, MATMUL_LANES_F16, MATMUL_LANES_F32, MATMUL_LANES_Q4_0, MATMUL_LANES_Q4_1,
     MATMUL_LANES_Q4_K, MATMUL_LANES_Q5_0, MATMUL_LANES_Q5_K, MATMUL_LANES_Q6_K, MATMUL_LANES_Q8_0, MATMUL_Q4_0,
-    MATMUL_Q4_1, MATMUL_Q4_K, MATMUL_Q5_0, MATMUL_Q5_K, MATMUL_Q6_K, MATMUL_Q8_0, MATVEC_F16, MATVEC_F32, MATVEC_Q4_0,
-    MATVEC_Q4_1, MATVEC_Q4_K, MATVEC_Q5_0, MATVEC_Q5_K, MATVEC_Q6_K, MATVEC_Q8_0,
+    MATMUL_Q4_1, MATMUL_Q4_K, MATMUL_Q5_0, MATMUL_Q5_K, MATMUL_Q6_K, MATMUL_Q8_0, MATVEC_BLOCKS_Q4_1,
+    MATVEC_BLOCKS_Q8_0, MATVEC_F16, MATVEC_F32, MATVEC_Q4_0, MATVEC_Q4_1, MATVEC_Q4_K, MATVEC_Q5_0, MATVEC_Q5_K,
+    MATVEC_Q6_K, MATVEC_Q8_0,
 };
 
 // --- rope, attention, glu, add, logits (kernels defined in their ops/ modules) ---
@@ -67,6 +68,8 @@ pub const ALL_KERNELS: &[Kernel] = &[
     MATVEC_Q4_K,
     MATVEC_Q5_K,
     MATVEC_Q6_K,
+    MATVEC_BLOCKS_Q4_1,
+    MATVEC_BLOCKS_Q8_0,
     MATMUL_F32,
     MATMUL_F16,
     MATMUL_Q4_0,
@@ -144,9 +147,14 @@ pub struct KernelRegistry {
 }
 
 impl KernelRegistry {
-    pub fn new(limits: &wgpu::Limits) -> Self {
+    /// `cap`: the most invocations a workgroup should have on this adapter
+    /// (see [`crate::device::workgroup_cap`]), below what its limits allow.
+    pub fn new(limits: &wgpu::Limits, cap: Option<u32>) -> Self {
         KernelRegistry {
-            max_invocations: limits.max_compute_invocations_per_workgroup.min(limits.max_compute_workgroup_size_x),
+            max_invocations: limits
+                .max_compute_invocations_per_workgroup
+                .min(limits.max_compute_workgroup_size_x)
+                .min(cap.unwrap_or(u32::MAX)),
             pipelines: Mutex::new(HashMap::new()),
         }
     }
@@ -211,7 +219,7 @@ mod tests {
     #[test]
     fn workgroup_size_is_a_power_of_two_within_limits() {
         let limits = wgpu::Limits { max_compute_invocations_per_workgroup: 192, ..wgpu::Limits::default() };
-        let reg = KernelRegistry::new(&limits);
+        let reg = KernelRegistry::new(&limits, None);
         assert_eq!(reg.workgroup_size(256), 128);
         assert_eq!(reg.workgroup_size(64), 64);
         assert_eq!(reg.workgroup_size(0), 1);

@@ -280,6 +280,84 @@ fn offsets_into_shared_buffers() {
     }
 }
 
+/// The CPU adapters' block matvec (shaders/matvec_blocks.wgsl), run
+/// directly so that it is checked on any adapter: rows that are not a
+/// multiple of its 4 rows per invocation, bias, accumulation, split weights.
+#[test]
+fn block_matvec_matches_the_reference() {
+    let gpu = gpu();
+    let mut rng = StdRng::seed_from_u64(0xb10c);
+    for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
+        for (case, (rows, cols)) in [(1, 32), (5, 64), (67, 96), (130, 576), (4, 160)].into_iter().enumerate() {
+            let w = random_weight(&mut rng, ty, rows, cols);
+            let weight = if case == 2 {
+                let row_bytes = gpu.upload_weight("probe", ty, 1, cols, &w[..w.len() / rows]).unwrap().gpu_bytes();
+                gpu.upload_weight_split("split", ty, rows, cols, &w, 9 * row_bytes).unwrap()
+            } else {
+                gpu.upload_weight("w", ty, rows, cols, &w).unwrap()
+            };
+            let x = random_vec(&mut rng, cols);
+            let bias = (case % 2 == 1).then(|| random_vec(&mut rng, rows));
+            let y_init = (case % 3 == 2).then(|| random_vec(&mut rng, rows));
+            // x and y sit at offsets inside larger buffers, as in a decoder's scratch.
+            let (x_offset, y_offset) = (8u32, 3u32);
+            let mut x_all = random_vec(&mut rng, x_offset as usize + cols + 4);
+            x_all[x_offset as usize..x_offset as usize + cols].copy_from_slice(&x);
+            let mut y_all = random_vec(&mut rng, y_offset as usize + rows + 2);
+            if let Some(y) = &y_init {
+                y_all[y_offset as usize..y_offset as usize + rows].copy_from_slice(y);
+            }
+            let x_buf = gpu.upload_f32("x", &x_all).unwrap();
+            let y_buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("y"),
+                size: (y_all.len() * 4) as u64,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            gpu.queue.write_buffer(&y_buf, 0, bytemuck::cast_slice(&y_all));
+            let bias_buf = bias.as_ref().map(|b| gpu.upload_f32("bias", b).unwrap());
+            let op = Matmul {
+                weight: &weight,
+                x: &x_buf,
+                x_offset,
+                y: &y_buf,
+                y_offset,
+                n: 1,
+                bias: bias_buf.as_ref(),
+                accumulate: y_init.is_some(),
+            };
+            if gpu.adapter.device_type == "Cpu" {
+                assert!(op.uses_matvec_blocks(gpu), "{ty}: a CPU adapter should use the block matvec");
+            }
+            let mut encoder = gpu.device.create_command_encoder(&Default::default());
+            op.encode_matvec_blocks(gpu, &mut encoder).unwrap();
+            gpu.queue.submit([encoder.finish()]);
+            let all = pollster::block_on(gpu.read_f32(&y_buf, y_all.len())).unwrap();
+            gpu.check_health().unwrap();
+            // Nothing outside the output window was touched.
+            assert_eq!(&all[..y_offset as usize], &y_all[..y_offset as usize]);
+            assert_eq!(&all[y_offset as usize + rows..], &y_all[y_offset as usize + rows..]);
+            let got = &all[y_offset as usize..y_offset as usize + rows];
+            let what = format!("block matvec {ty} {rows}x{cols} bias={} acc={}", bias.is_some(), y_init.is_some());
+            assert_matches(&what, ty, &w, rows, cols, &x, 1, bias.as_deref(), y_init.as_deref(), got);
+        }
+    }
+    // A type without a block kernel, and an unaligned x, are refused, not misread.
+    let w = random_weight(&mut rng, GgmlType::F16, 3, 32);
+    let weight = gpu.upload_weight("f16", GgmlType::F16, 3, 32, &w).unwrap();
+    let x = gpu.upload_f32("x", &[0.5; 40]).unwrap();
+    let y = gpu.output_f32("y", 3).unwrap();
+    let op = Matmul { weight: &weight, x: &x, x_offset: 0, y: &y, y_offset: 0, n: 1, bias: None, accumulate: false };
+    assert!(!op.uses_matvec_blocks(gpu));
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    assert_eq!(op.encode_matvec_blocks(gpu, &mut encoder).unwrap_err().code(), "unsupported-model");
+    let w = random_weight(&mut rng, GgmlType::Q8_0, 3, 32);
+    let weight = gpu.upload_weight("q8", GgmlType::Q8_0, 3, 32, &w).unwrap();
+    let op = Matmul { weight: &weight, x: &x, x_offset: 2, y: &y, y_offset: 0, n: 1, bias: None, accumulate: false };
+    assert!(!op.uses_matvec_blocks(gpu));
+    assert_eq!(op.encode_matvec_blocks(gpu, &mut encoder).unwrap_err().code(), "invalid-argument");
+}
+
 #[test]
 fn split_weights_give_the_same_result() {
     let gpu = gpu();

@@ -55,6 +55,31 @@ matmul_kernels!(MATVEC_Q4_K, MATMUL_Q4_K, MATMUL_LANES_Q4_K, "q4_k", "quant_k_sc
 matmul_kernels!(MATVEC_Q5_K, MATMUL_Q5_K, MATMUL_LANES_Q5_K, "q5_k", "quant_k_scales.wgsl", "quant_q5_k.wgsl");
 matmul_kernels!(MATVEC_Q6_K, MATMUL_Q6_K, MATMUL_LANES_Q6_K, "q6_k", "quant_q6_k.wgsl");
 
+/// The CPU adapters' matvec for weight types of 32-value blocks
+/// (shaders/matvec_blocks.wgsl; see [`Matmul::encode`]).
+pub const MATVEC_BLOCKS_Q4_1: Kernel = Kernel {
+    name: "matvec_blocks_q4_1",
+    wgsl: shader!("block_dot_common.wgsl", "block_dot_q4_1.wgsl", "matvec_blocks.wgsl"),
+    constants: &[("WG", 16)],
+};
+pub const MATVEC_BLOCKS_Q8_0: Kernel = Kernel {
+    name: "matvec_blocks_q8_0",
+    wgsl: shader!("block_dot_common.wgsl", "block_dot_q8_0.wgsl", "matvec_blocks.wgsl"),
+    constants: &[("WG", 16)],
+};
+
+/// The block matvec of `ty`, where there is one.
+fn blocks_kernel(ty: GgmlType) -> Option<Kernel> {
+    match ty {
+        GgmlType::Q4_1 => Some(MATVEC_BLOCKS_Q4_1),
+        GgmlType::Q8_0 => Some(MATVEC_BLOCKS_Q8_0),
+        _ => None,
+    }
+}
+
+/// Invocations per workgroup of the block matvec (each owns 4 rows).
+const BLOCKS_WG: u32 = 16;
+
 /// The kernels of one weight type.
 #[derive(Clone, Copy, Debug)]
 pub struct TypeKernels {
@@ -266,8 +291,15 @@ pub struct Matmul<'a> {
 impl Matmul<'_> {
     /// Records the product into `encoder` (one dispatch per weight part);
     /// nothing runs until the encoder is submitted.
+    ///
+    /// One token on a CPU adapter, for the types that have one, runs the
+    /// block matvec (shaders/matvec_blocks.wgsl): 2-3x the general matvec
+    /// there (measured on SwiftShader).
     pub fn encode(&self, gpu: &GpuDevice, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
         if self.uses_matvec() {
+            if self.uses_matvec_blocks(gpu) {
+                return self.encode_matvec_blocks(gpu, encoder);
+            }
             return self.encode_matvec(gpu, encoder, MatvecShape::for_weight(gpu, self.weight));
         }
         match PrefillShape::for_weight(gpu, self.weight, self.n) {
@@ -285,6 +317,53 @@ impl Matmul<'_> {
     /// aligned for vec4 loads. Anything else runs the tiled kernel.
     pub fn uses_matvec(&self) -> bool {
         self.n == 1 && self.x_aligned()
+    }
+
+    /// Whether [`Matmul::encode`] runs the block matvec for this product on
+    /// `gpu`: a CPU adapter, one aligned token, a weight type that has one
+    /// (Q4_1, Q8_0) and whole blocks.
+    pub fn uses_matvec_blocks(&self, gpu: &GpuDevice) -> bool {
+        gpu.adapter.device_type == "Cpu"
+            && self.uses_matvec()
+            && self.weight.cols.is_multiple_of(32)
+            && blocks_kernel(self.weight.ty).is_some()
+    }
+
+    /// Records the block matvec (shaders/matvec_blocks.wgsl) on any adapter
+    /// (for tests and tuning); requires what [`Matmul::uses_matvec_blocks`]
+    /// checks about the product.
+    pub fn encode_matvec_blocks(&self, gpu: &GpuDevice, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
+        let kernel = blocks_kernel(self.weight.ty).ok_or_else(|| {
+            NavajaError::unsupported(format!("block matvec: no kernel for weights of type {}", self.weight.ty))
+        })?;
+        if !self.uses_matvec() || !self.weight.cols.is_multiple_of(32) {
+            return Err(NavajaError::invalid("block matvec: needs n = 1, x_offset a multiple of 4 and cols of 32"));
+        }
+        let (_, row_words, flags) = self.validate(gpu)?;
+        let wg = gpu.kernels.workgroup_size(BLOCKS_WG);
+        let pipeline = gpu
+            .kernels
+            .pipeline(&gpu.device, &KernelVariant { kernel, entry_point: "main", constants: vec![("WG", wg)] });
+        let mut pass = encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.name), timestamp_writes: None });
+        pass.set_pipeline(&pipeline);
+        for part in &self.weight.parts {
+            let params = MatvecParams {
+                rows: part.rows as u32,
+                cols: self.weight.cols as u32,
+                row_words,
+                items: (self.weight.cols / 32) as u32,
+                first_row: part.first_row as u32,
+                x_offset4: self.x_offset / 4,
+                y_offset: self.y_offset,
+                flags,
+            };
+            let bind_group = self.bind_group(gpu, &pipeline, &part.buffer, &gpu.uniform("matvec params", &params));
+            let (gx, gy) = gpu.dispatch_grid("matvec rows", part.rows.div_ceil(4 * wg as usize) as u32)?;
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(gx, gy, 1);
+        }
+        Ok(())
     }
 
     /// Records the matvec kernel with an explicit `shape` (for tuning; see
