@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make demo   set everything up, build, and serve the demo page
 #   make test   set everything up, build, and run every test
-.PHONY: demo test setup build-web clean
+#   make bench  (not one of the two) the benchmarks against peers, docs/BENCHMARKS.md
+.PHONY: demo test bench setup build-web clean
 
 setup:
 	@bash scripts/setup.sh
@@ -14,6 +15,10 @@ demo: build-web
 
 test: build-web
 	@bash scripts/test.sh
+
+# navaja against wllama, transformers.js and llama.cpp; writes docs/BENCHMARKS.md
+bench: build-web
+	@bash scripts/bench.sh
 
 clean:
 	rm -rf target pkg/dist

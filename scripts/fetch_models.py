@@ -138,9 +138,15 @@ def assemble(model: dict) -> None:
 
 
 def main() -> None:
+    # `--group bench` fetches the models only the benchmarks need; without it,
+    # the ones with no group (what the demo and the tests need).
+    group = sys.argv[sys.argv.index("--group") + 1] if "--group" in sys.argv else None
     MODELS.mkdir(parents=True, exist_ok=True)
     manifest = json.loads(MANIFEST.read_text())
     for model in manifest["models"]:
+        if model.get("group") != group:
+            continue
+        (MODELS / model["path"]).parent.mkdir(parents=True, exist_ok=True)
         if is_verified(model):
             continue
         log(f"fetching model {model['name']} -> models/{model['path']}")
