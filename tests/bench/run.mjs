@@ -4,6 +4,7 @@
 //
 //   node tests/bench/run.mjs [--runs N] [--only browser-llm,browser-embed,bandwidth,native,kv]
 //                            [--out docs/benchmarks.json]
+//   node tests/bench/run.mjs --report docs/benchmarks.json   (only regenerate the Markdown and chart)
 //
 // `make bench` runs it after setting everything up (scripts/bench.sh). Every
 // figure is the median of N runs (default 3) with min and max; the runs
@@ -42,12 +43,13 @@ const KV_CONTEXT = 2000;
 const THREADS = cpus().length;
 
 function parseArgs(argv) {
-  const out = { runs: 3, only: null, out: join(ROOT, 'docs/benchmarks.json') };
+  const out = { runs: 3, only: null, out: join(ROOT, 'docs/benchmarks.json'), report: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--runs') out.runs = Number(argv[++i]);
     else if (a === '--only') out.only = new Set(argv[++i].split(','));
     else if (a === '--out') out.out = argv[++i];
+    else if (a === '--report') out.report = argv[++i];
     else throw new Error(`unknown argument ${a}`);
   }
   if (!(out.runs >= 1)) throw new Error('--runs must be at least 1');
@@ -309,6 +311,11 @@ function kvBench(runs) {
 // ---- main -------------------------------------------------------------------
 
 const args = parseArgs(process.argv.slice(2));
+if (args.report) {
+  // Only regenerate docs/BENCHMARKS.md and the chart from a saved JSON.
+  writeReport(JSON.parse(readFileSync(args.report, 'utf8')), { markdown: join(ROOT, 'docs/BENCHMARKS.md'), svg: join(ROOT, 'docs/benchmarks.svg') });
+  process.exit(0);
+}
 const want = (s) => !args.only || args.only.has(s);
 const started = Date.now();
 preflight();

@@ -138,6 +138,12 @@ function markdown(report) {
     const gpuRow = report.browser_llm.find((r) => r.id === 'wllama-webgpu');
     if (gpuRow?.log?.length) {
       L.push('');
+      if (gpuRow.log.some((l) => /CPU model buffer/.test(l))) {
+        L.push(`Asked for WebGPU (all layers offloaded), wllama loaded the model into CPU buffers: on this adapter ` +
+          `(shader-f16: ${report.browser_bandwidth?.adapter?.shader_f16 ? 'yes' : 'no'}) its WebGPU backend does not run and it decodes on its CPU wasm path, ` +
+          'which is why its two rows agree.');
+        L.push('');
+      }
       L.push('What wllama\'s WebGPU build said about its backend (its own log):');
       L.push('');
       L.push('```');
