@@ -167,7 +167,7 @@ async function browserBandwidth(server, runs) {
   const results = [];
   for (let r = 0; r < runs; r++) {
     log(`browser read bandwidth, run ${r + 1}/${runs}`);
-    results.push(await inFreshBrowser(server, 'bandwidth', 'readBandwidth', { mib: 256, repeats: 5, dispatches: 4 }));
+    results.push(await inFreshBrowser(server, 'bandwidth', 'readBandwidth', { mib: 256, repeats: 3, dispatches: 2 }));
   }
   const kernels = results[0].kernels.map((k, i) => ({ kernel: k.kernel, gb_per_s: summary(results.map((r) => r.kernels[i].gb_per_s)) }));
   return { adapter: results[0].adapter, kernels, best_gb_per_s: summary(results.map((r) => r.best_gb_per_s)) };
