@@ -1,6 +1,8 @@
 // For matvec_blocks.wgsl: the 32 values of x under one weight block, as 8
 // runs of 4 columns (v0 = columns 0..3, ..., v7 = 28..31), and their sum
 // (which types with a per-block minimum need).
+@group(0) @binding(0) var<storage, read> w: array<u32>;
+
 struct Xb {
     v0: vec4<f32>,
     v1: vec4<f32>,

@@ -18,23 +18,7 @@
 // of units: F32/F16 only, whose blocks are single units).
 //
 // x is read as vec4: the host uses this kernel only when x_offset and cols
-// are multiples of 4.
-
-struct Params {
-    rows: u32,       // rows of this weight part
-    cols: u32,
-    row_words: u32,  // u32 words per row
-    items: u32,      // items of G units per row: ceil(cols / 16 / G)
-    first_row: u32,  // index of this part's first row in y and bias
-    x_offset4: u32,  // x_offset / 4
-    y_offset: u32,
-    flags: u32,      // 1: add bias, 2: add to y
-}
-
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+// are multiples of 4. Params, bindings and store() are in matvec_io.wgsl.
 
 const GROUPS: u32 = WG / TPR;
 const ITEMS_PER_BLOCK: u32 = UNITS_PER_BLOCK / G;
@@ -51,22 +35,6 @@ fn load_x(col: vec4<u32>) -> mat4x4<f32> {
         }
     }
     return xr;
-}
-
-fn store(row: u32, sum: f32) {
-    if (row >= p.rows) {
-        return;
-    }
-    let out_row = p.first_row + row;
-    var v = sum;
-    if ((p.flags & 1u) != 0u) {
-        v += bias[out_row];
-    }
-    let yi = p.y_offset + out_row;
-    if ((p.flags & 2u) != 0u) {
-        v += y[yi];
-    }
-    y[yi] = v;
 }
 
 @compute @workgroup_size(WG)

@@ -10,43 +10,12 @@
 // faster than matvec.wgsl on SmolLM2's 1536 x 576 Q4_1 matrices, with the
 // same sums up to rounding order.
 //
-// Before this file: a block_dot_<type>.wgsl defining BLOCK_WORDS and
+// Before this file: block_dot_common.wgsl (the weight binding, Xb), a
+// block_dot_<type>.wgsl defining BLOCK_WORDS and
 //   fn block_dot(at: u32, x: Xb) -> f32   (the block at word `at` . x)
+// and matvec_io.wgsl (params, x / y / bias bindings, store).
 // Prepended constant: WG (invocations per workgroup). The host uses this
 // kernel only when cols is a multiple of 32 and x_offset of 4.
-
-struct Params {
-    rows: u32,       // rows of this weight part
-    cols: u32,
-    row_words: u32,  // u32 words per row
-    items: u32,      // blocks per row: cols / 32
-    first_row: u32,  // index of this part's first row in y and bias
-    x_offset4: u32,  // x_offset / 4
-    y_offset: u32,
-    flags: u32,      // 1: add bias, 2: add to y
-}
-
-@group(0) @binding(0) var<storage, read> w: array<u32>;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
-
-fn store(row: u32, sum: f32) {
-    if (row >= p.rows) {
-        return;
-    }
-    let out_row = p.first_row + row;
-    var v = sum;
-    if ((p.flags & 1u) != 0u) {
-        v += bias[out_row];
-    }
-    let yi = p.y_offset + out_row;
-    if ((p.flags & 2u) != 0u) {
-        v += y[yi];
-    }
-    y[yi] = v;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {

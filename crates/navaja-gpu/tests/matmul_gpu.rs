@@ -226,6 +226,18 @@ fn run_prefill(
     y
 }
 
+/// An output buffer holding `values` (for ops that accumulate into y), readable back.
+fn output_with(gpu: &GpuDevice, values: &[f32]) -> wgpu::Buffer {
+    let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("y"),
+        size: (values.len() * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    gpu.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(values));
+    buffer
+}
+
 /// Runs the matvec kernel in `shape` and reads y back.
 fn run_matvec(gpu: &GpuDevice, weight: &GpuWeight, x: &[f32], bias: Option<&[f32]>, shape: MatvecShape) -> Vec<f32> {
     let x_buf = gpu.upload_f32("x", x).unwrap();
@@ -256,13 +268,7 @@ fn offsets_into_shared_buffers() {
         let x_all = random_vec(&mut rng, x_offset as usize + n_us * cols + 9);
         let y_all = random_vec(&mut rng, y_offset as usize + n_us * rows + 7);
         let x_buf = gpu.upload_f32("x", &x_all).unwrap();
-        let y_buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("y"),
-            size: (y_all.len() * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        gpu.queue.write_buffer(&y_buf, 0, bytemuck::cast_slice(&y_all));
+        let y_buf = output_with(gpu, &y_all);
         let op = Matmul { weight: &weight, x: &x_buf, x_offset, y: &y_buf, y_offset, n, bias: None, accumulate: true };
         assert_eq!(op.uses_matvec(), x_offset % 4 == 0 && n == 1);
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
@@ -308,13 +314,7 @@ fn block_matvec_matches_the_reference() {
                 y_all[y_offset as usize..y_offset as usize + rows].copy_from_slice(y);
             }
             let x_buf = gpu.upload_f32("x", &x_all).unwrap();
-            let y_buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("y"),
-                size: (y_all.len() * 4) as u64,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            gpu.queue.write_buffer(&y_buf, 0, bytemuck::cast_slice(&y_all));
+            let y_buf = output_with(gpu, &y_all);
             let bias_buf = bias.as_ref().map(|b| gpu.upload_f32("bias", b).unwrap());
             let op = Matmul {
                 weight: &weight,

@@ -29,7 +29,7 @@ macro_rules! matmul_kernels {
     ($matvec:ident, $matmul:ident, $lanes:ident, $ty:literal, $($decoder:literal),+) => {
         pub const $matvec: Kernel = Kernel {
             name: concat!("matvec_", $ty),
-            wgsl: shader!("quant_common.wgsl", $($decoder,)+ "matvec.wgsl"),
+            wgsl: shader!("quant_common.wgsl", $($decoder,)+ "matvec_io.wgsl", "matvec.wgsl"),
             constants: &[("WG", 256), ("TPR", 32), ("R", 2), ("G", 1), ("TAIL", 1)],
         };
         pub const $matmul: Kernel = Kernel {
@@ -59,12 +59,12 @@ matmul_kernels!(MATVEC_Q6_K, MATMUL_Q6_K, MATMUL_LANES_Q6_K, "q6_k", "quant_q6_k
 /// (shaders/matvec_blocks.wgsl; see [`Matmul::encode`]).
 pub const MATVEC_BLOCKS_Q4_1: Kernel = Kernel {
     name: "matvec_blocks_q4_1",
-    wgsl: shader!("block_dot_common.wgsl", "block_dot_q4_1.wgsl", "matvec_blocks.wgsl"),
+    wgsl: shader!("block_dot_common.wgsl", "block_dot_q4_1.wgsl", "matvec_io.wgsl", "matvec_blocks.wgsl"),
     constants: &[("WG", 16)],
 };
 pub const MATVEC_BLOCKS_Q8_0: Kernel = Kernel {
     name: "matvec_blocks_q8_0",
-    wgsl: shader!("block_dot_common.wgsl", "block_dot_q8_0.wgsl", "matvec_blocks.wgsl"),
+    wgsl: shader!("block_dot_common.wgsl", "block_dot_q8_0.wgsl", "matvec_io.wgsl", "matvec_blocks.wgsl"),
     constants: &[("WG", 16)],
 };
 
@@ -344,22 +344,38 @@ impl Matmul<'_> {
         let pipeline = gpu
             .kernels
             .pipeline(&gpu.device, &KernelVariant { kernel, entry_point: "main", constants: vec![("WG", wg)] });
-        let mut pass = encoder
-            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.name), timestamp_writes: None });
-        pass.set_pipeline(&pipeline);
+        let items = (self.weight.cols / 32) as u32;
+        self.dispatch_matvec_parts(gpu, encoder, kernel.name, &pipeline, (row_words, items, flags), 4 * wg as usize)
+    }
+
+    /// One matvec pass over the weight's parts: a dispatch per part, with the
+    /// params of matvec.wgsl and matvec_blocks.wgsl (`words_items_flags`: row
+    /// words, items per row, flags), `rows_per_group` rows per workgroup.
+    fn dispatch_matvec_parts(
+        &self,
+        gpu: &GpuDevice,
+        encoder: &mut wgpu::CommandEncoder,
+        label: &'static str,
+        pipeline: &wgpu::ComputePipeline,
+        (row_words, items, flags): (u32, u32, u32),
+        rows_per_group: usize,
+    ) -> Result<()> {
+        let mut pass =
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
+        pass.set_pipeline(pipeline);
         for part in &self.weight.parts {
             let params = MatvecParams {
                 rows: part.rows as u32,
                 cols: self.weight.cols as u32,
                 row_words,
-                items: (self.weight.cols / 32) as u32,
+                items,
                 first_row: part.first_row as u32,
                 x_offset4: self.x_offset / 4,
                 y_offset: self.y_offset,
                 flags,
             };
-            let bind_group = self.bind_group(gpu, &pipeline, &part.buffer, &gpu.uniform("matvec params", &params));
-            let (gx, gy) = gpu.dispatch_grid("matvec rows", part.rows.div_ceil(4 * wg as usize) as u32)?;
+            let bind_group = self.bind_group(gpu, pipeline, &part.buffer, &gpu.uniform("matvec params", &params));
+            let (gx, gy) = gpu.dispatch_grid("matvec rows", part.rows.div_ceil(rows_per_group) as u32)?;
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(gx, gy, 1);
         }
@@ -381,26 +397,7 @@ impl Matmul<'_> {
         let constants = vec![("WG", shape.wg), ("TPR", shape.tpr), ("R", shape.r), ("G", g), ("TAIL", tail)];
         let pipeline = gpu.kernels.pipeline(&gpu.device, &KernelVariant { kernel, entry_point: "main", constants });
         let rows_per_group = (shape.wg / shape.tpr * shape.r) as usize;
-        let mut pass = encoder
-            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.name), timestamp_writes: None });
-        pass.set_pipeline(&pipeline);
-        for part in &self.weight.parts {
-            let params = MatvecParams {
-                rows: part.rows as u32,
-                cols: self.weight.cols as u32,
-                row_words,
-                items,
-                first_row: part.first_row as u32,
-                x_offset4: self.x_offset / 4,
-                y_offset: self.y_offset,
-                flags,
-            };
-            let bind_group = self.bind_group(gpu, &pipeline, &part.buffer, &gpu.uniform("matvec params", &params));
-            let (gx, gy) = gpu.dispatch_grid("matvec rows", part.rows.div_ceil(rows_per_group) as u32)?;
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(gx, gy, 1);
-        }
-        Ok(())
+        self.dispatch_matvec_parts(gpu, encoder, kernel.name, &pipeline, (row_words, items, flags), rows_per_group)
     }
 
     /// Records a matrix-matrix kernel in an explicit `shape` (for tuning and
