@@ -99,6 +99,12 @@ pub struct AdapterSummary {
 }
 
 impl AdapterSummary {
+    /// A CPU implementation of the GPU API (lavapipe, SwiftShader, WARP): the
+    /// kernels with CPU-tuned shapes and smaller workgroups serve it better.
+    pub fn is_cpu(&self) -> bool {
+        self.device_type == "Cpu"
+    }
+
     pub fn of(adapter: &wgpu::Adapter) -> Self {
         let info = adapter.get_info();
         let features = adapter.features();
@@ -284,7 +290,7 @@ pub fn workgroup_cap(adapter: &AdapterSummary) -> Option<u32> {
     if let Some(cap) = std::env::var("NAVAJA_MAX_WORKGROUP").ok().and_then(|v| v.parse().ok()) {
         return Some(cap);
     }
-    if adapter.device_type != "Cpu" {
+    if !adapter.is_cpu() {
         return None;
     }
     let swiftshader = cfg!(target_arch = "wasm32") || adapter.name.to_lowercase().contains("swiftshader");

@@ -326,7 +326,7 @@ fn block_matvec_matches_the_reference() {
                 bias: bias_buf.as_ref(),
                 accumulate: y_init.is_some(),
             };
-            if gpu.adapter.device_type == "Cpu" {
+            if gpu.adapter.is_cpu() {
                 assert!(op.uses_matvec_blocks(gpu), "{ty}: a CPU adapter should use the block matvec");
             }
             let mut encoder = gpu.device.create_command_encoder(&Default::default());

@@ -202,7 +202,7 @@ impl MatvecShape {
     /// load instructions and decode arithmetic, not bytes; this shape was
     /// the fastest measured there (3-5x the GPU shape; see ops::bandwidth).
     pub fn for_weight(gpu: &GpuDevice, weight: &GpuWeight) -> MatvecShape {
-        if gpu.adapter.device_type == "Cpu" {
+        if gpu.adapter.is_cpu() {
             return MatvecShape { wg: gpu.kernels.workgroup_size(16), tpr: 1, r: 4, g: 16 };
         }
         let wg = gpu.kernels.workgroup_size(256);
@@ -254,7 +254,7 @@ impl PrefillShape {
     /// tiled, 4.8 GFLOP/s in this shape; 8 rows per lane spill registers and
     /// lose, as do fewer than 4 rows or 16 tokens.
     pub fn for_weight(gpu: &GpuDevice, _weight: &GpuWeight, n: u32) -> PrefillShape {
-        if gpu.adapter.device_type == "Cpu" {
+        if gpu.adapter.is_cpu() {
             let t = n.next_power_of_two().clamp(2, 32);
             return PrefillShape::Lanes { wg: gpu.kernels.workgroup_size(16), r: 4, t };
         }
@@ -323,7 +323,7 @@ impl Matmul<'_> {
     /// `gpu`: a CPU adapter, one aligned token, a weight type that has one
     /// (Q4_1, Q8_0) and whole blocks.
     pub fn uses_matvec_blocks(&self, gpu: &GpuDevice) -> bool {
-        gpu.adapter.device_type == "Cpu"
+        gpu.adapter.is_cpu()
             && self.uses_matvec()
             && self.weight.cols.is_multiple_of(32)
             && blocks_kernel(self.weight.ty).is_some()
