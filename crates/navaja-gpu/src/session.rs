@@ -316,6 +316,63 @@ impl Session {
         Ok(decode_top_k(&words, pick.k))
     }
 
+    /// Fills this empty session with the context of `source`, a session of
+    /// the same model whose f32 cache keeps every position, without running
+    /// the model: chunk by chunk, as a prefill stores them, source's keys
+    /// and values go through this cache's own write (and quantize) kernels.
+    /// So one prefill gives every cache type the same long context (the
+    /// benchmark of cache types). The stored values differ from those of a
+    /// prefill with this type only in the rounding this type would have
+    /// applied to the prefill's own attention, in the layers above the first.
+    pub async fn copy_context_from(&mut self, source: &Session) -> Result<()> {
+        if !Arc::ptr_eq(&self.model, &source.model) || !Arc::ptr_eq(&self.gpu, &source.gpu) {
+            return Err(NavajaError::invalid("copy context: the sessions must share one model on one device"));
+        }
+        if !self.tokens.is_empty() {
+            return Err(NavajaError::invalid("copy context: the session to fill must be empty"));
+        }
+        let keeps_every_position = source.kv.layers.iter().all(|l| l.layout.ring_len == 0 && l.window == 0);
+        if source.kv.kind != KvType::F32 || !keeps_every_position {
+            return Err(NavajaError::invalid(
+                "copy context: the source must hold every position in an f32 cache (no window)",
+            ));
+        }
+        let n = source.tokens.len();
+        if n == 0 {
+            return Err(NavajaError::invalid("copy context: the source session is empty"));
+        }
+        self.check_ids(&source.tokens)?;
+        self.gpu.check_health()?;
+        self.reserve(n).await?;
+        // A linear f32 layer keeps position p in slot p, one row of `width` f32.
+        let row_bytes = (source.kv.width * 4) as u64;
+        let max_batch = self.scratch.max_batch;
+        for (i, chunk) in source.tokens.chunks(max_batch).enumerate() {
+            let start = (i * max_batch) as u32;
+            let positions = start..start + chunk.len() as u32;
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            let before = self.kv.prepare(positions.clone());
+            let recorded = source.kv.layers.iter().enumerate().try_for_each(|(layer, from)| {
+                let (offset, bytes) = (u64::from(start) * row_bytes, chunk.len() as u64 * row_bytes);
+                encoder.copy_buffer_to_buffer(&from.k, offset, &self.scratch.k, 0, bytes);
+                encoder.copy_buffer_to_buffer(&from.v, offset, &self.scratch.v, 0, bytes);
+                self.kv.write(&self.gpu, &mut encoder, layer, (&self.scratch.k, &self.scratch.v), positions.clone())
+            });
+            if let Err(e) = recorded {
+                self.kv.undo_prepare(before);
+                self.truncate(0);
+                return Err(e);
+            }
+            self.gpu.queue.submit([encoder.finish()]);
+            self.push_tokens(chunk);
+        }
+        if let Err(e) = self.gpu.check_health() {
+            self.truncate(0);
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Teacher forcing: runs `ids` after the cached tokens and returns the
     /// full logits after each of them (`ids.len()` rows of `vocab_size`).
     pub async fn logits_all(&mut self, ids: &[u32]) -> Result<Vec<Vec<f32>>> {

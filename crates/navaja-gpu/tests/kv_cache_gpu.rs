@@ -9,9 +9,13 @@
 //!   reference over the logical positions;
 //! - whole sessions of a tiny model with each cache type, growth and a
 //!   window, against the CPU reference forward pass with the same cache,
-//!   chunked the same way.
+//!   chunked the same way;
+//! - a session filled from an f32 session's cache (one prefill for every
+//!   cache type, as the cache benchmark does) continuing as the source does.
 //!
 //! No adapter is a failure, never a skip.
+
+use std::sync::Arc;
 
 use navaja_core::model::Architecture;
 use navaja_core::ops::attention::{AttentionShape, attention_ref_shape};
@@ -21,7 +25,8 @@ use navaja_core::quant::kv::{
 };
 use navaja_core::reference::{CpuCacheOptions, CpuModel, CpuSession};
 use navaja_core::testing::{TinyDecoder, tiny_decoder_gguf};
-use navaja_gpu::model::load_decoder_gguf;
+use navaja_gpu::GpuDevice;
+use navaja_gpu::model::{DecoderModel, load_decoder_gguf};
 use navaja_gpu::ops::attention::{CacheLayout, StoredCache, attention_stored};
 use navaja_gpu::ops::kv_write::{kv_quantize_roundtrip, kv_write_roundtrip};
 use navaja_gpu::session::{KvWindow, Session, SessionOptions};
@@ -561,6 +566,94 @@ fn truncating_a_quantized_cache_recomputes_the_cut_group() {
         let len = s.tokens().len();
         assert_eq!(s.truncate(len - 3), len - 3);
     }
+}
+
+fn session(gpu: &Arc<GpuDevice>, model: &Arc<dyn DecoderModel>, kind: KvType) -> Session {
+    let opts = SessionOptions {
+        context_length: 384,
+        max_batch: 32,
+        logit_rows: 32,
+        kv: Some(kind),
+        ..SessionOptions::default()
+    };
+    pollster::block_on(Session::new(gpu.clone(), model.clone(), &opts)).unwrap()
+}
+
+/// One prefill gives every cache type the same context: a session filled
+/// from an f32 session's cache continues as the f32 session itself does
+/// (f32), and as the CPU reference that prefilled with its own type does
+/// (the others: they differ only in how the prefill's attention rounded).
+#[test]
+fn a_session_filled_from_an_f32_cache_continues_it() {
+    let file = tiny_model(25);
+    let cpu = CpuModel::from_gguf(&file).unwrap();
+    let gpu = gpu().clone();
+    let model = load_decoder_gguf(&gpu, &file).unwrap().model;
+    let tokens = ids(320, 8);
+    // 300 positions: chunks of 32, and groups quantized into the store by
+    // the copy itself (q4 keeps its last 128 positions in the ring).
+    let (context, next) = tokens.split_at(300);
+    let mut source = session(&gpu, &model, KvType::F32);
+    pollster::block_on(source.logits_all(context)).unwrap();
+    for kind in KvType::ALL {
+        let mut filled = session(&gpu, &model, kind);
+        pollster::block_on(filled.copy_context_from(&source)).unwrap();
+        assert_eq!(filled.tokens(), context, "{kind:?}");
+        let got = pollster::block_on(filled.logits_all(next)).unwrap();
+        let mut cpu_session = cpu.session_with(CpuCacheOptions { kv: kind, window: None });
+        cpu_chunks(&mut cpu_session, context, 32);
+        let want = cpu_chunks(&mut cpu_session, next, 32);
+        // Measured: f32 7e-7, f16 2e-4, q8 3e-3, q4 1.5e-2 (4-bit codes of
+        // slightly different values); a cache shifted by one position: 0.3.
+        let tol = match kind {
+            KvType::F32 => 2e-3,
+            KvType::F16 | KvType::Q8 => 1e-2,
+            KvType::Q4 => 3e-2,
+        };
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let d = max_rel_diff(g, w);
+            assert!(d < tol, "{kind:?}: position {} differs by {d}", 300 + i);
+        }
+    }
+    // The f32 copy holds what the source holds: it continues exactly alike.
+    let mut copy = session(&gpu, &model, KvType::F32);
+    pollster::block_on(copy.copy_context_from(&source)).unwrap();
+    let want = pollster::block_on(source.logits_all(next)).unwrap();
+    let got = pollster::block_on(copy.logits_all(next)).unwrap();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let d = max_rel_diff(g, w);
+        assert!(d < 1e-6, "f32 copy: position {} differs by {d}", 300 + i);
+    }
+}
+
+/// What cannot be copied is refused with `invalid-argument`, and both sessions stay usable.
+#[test]
+fn copying_a_context_refuses_what_it_cannot_copy() {
+    let file = tiny_model(26);
+    let gpu = gpu().clone();
+    let model = load_decoder_gguf(&gpu, &file).unwrap().model;
+    let other_model = load_decoder_gguf(&gpu, &tiny_model(27)).unwrap().model;
+    let context = ids(40, 9);
+    let mut source = session(&gpu, &model, KvType::F32);
+    let mut empty = session(&gpu, &model, KvType::Q8);
+    let code = |r: navaja_core::Result<()>| r.unwrap_err().code();
+    assert_eq!(code(pollster::block_on(empty.copy_context_from(&source))), "invalid-argument", "empty source");
+    pollster::block_on(source.logits_all(&context)).unwrap();
+    let mut quantized = session(&gpu, &model, KvType::Q8);
+    pollster::block_on(quantized.logits_all(&context)).unwrap();
+    let mut f32_target = session(&gpu, &model, KvType::F32);
+    assert_eq!(code(pollster::block_on(f32_target.copy_context_from(&quantized))), "invalid-argument", "q8 source");
+    assert_eq!(code(pollster::block_on(quantized.copy_context_from(&source))), "invalid-argument", "full target");
+    let mut foreign = session(&gpu, &other_model, KvType::Q8);
+    assert_eq!(code(pollster::block_on(foreign.copy_context_from(&source))), "invalid-argument", "other model");
+    let small = SessionOptions { context_length: 16, kv: Some(KvType::F32), ..SessionOptions::default() };
+    let mut short = pollster::block_on(Session::new(gpu.clone(), model.clone(), &small)).unwrap();
+    assert_eq!(code(pollster::block_on(short.copy_context_from(&source))), "context-overflow", "too short");
+    // Nothing was half-copied: the refused targets still run.
+    assert!(short.tokens().is_empty() && foreign.tokens().is_empty());
+    pollster::block_on(empty.copy_context_from(&source)).unwrap();
+    pollster::block_on(empty.logits_all(&ids(3, 10))).unwrap();
+    pollster::block_on(short.logits_all(&ids(3, 10))).unwrap();
 }
 
 /// A full cache is a `context-overflow`, and the session stays usable.

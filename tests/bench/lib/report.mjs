@@ -209,7 +209,12 @@ function markdown(report) {
     const k = report.kv;
     L.push(`## KV cache types at ${k.context} tokens of context (native, lavapipe)`);
     L.push('');
-    L.push(`Each type prefilled once with the same ${k.context} tokens, then ${k.decode_tokens}-token decode runs alternating between types.`);
+    L.push(k.filled_from
+      ? `One ${k.filled_from} session prefilled with ${k.context} tokens` +
+        (k.prefill_ms ? ` (${f(k.prefill_ms / 1000)} s)` : '') +
+        `; every type's session filled from its cache by that type's own write and quantize kernels ` +
+        `(\`Session::copy_context_from\`), then ${k.decode_tokens}-token decode runs alternating between types.`
+      : `Each type prefilled once with the same ${k.context} tokens, then ${k.decode_tokens}-token decode runs alternating between types.`);
     L.push('');
     L.push('| KV type | decode tok/s | vs f32 | KV bytes/token | MB read per token | fraction of read bandwidth |');
     L.push('|---|---|---|---|---|---|');
