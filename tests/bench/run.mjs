@@ -351,18 +351,30 @@ const report = {
   },
 };
 
+// Where the suite's time goes, per section (its bare-machine budget is 30 minutes).
+const sectionSeconds = {};
+async function timed(section, fn) {
+  const t = Date.now();
+  try {
+    return await fn();
+  } finally {
+    sectionSeconds[section] = Math.round((Date.now() - t) / 1000);
+  }
+}
+
 const server = await startServer(0);
 try {
-  if (want('bandwidth')) report.browser_bandwidth = await attempt('browser read bandwidth', () => browserBandwidth(server, args.runs));
-  if (want('browser-llm')) report.browser_llm = await browserLlm(server, args.runs, prompt);
-  if (want('browser-embed')) report.browser_embed = await browserEmbed(server, args.runs);
+  if (want('bandwidth')) report.browser_bandwidth = await timed('bandwidth', () => attempt('browser read bandwidth', () => browserBandwidth(server, args.runs)));
+  if (want('browser-llm')) report.browser_llm = await timed('browser-llm', () => browserLlm(server, args.runs, prompt));
+  if (want('browser-embed')) report.browser_embed = await timed('browser-embed', () => browserEmbed(server, args.runs));
 } finally {
   await server.close();
 }
-if (want('native')) report.native = await native(args.runs, prompt);
-if (want('kv')) report.kv = await attempt('kv bench', () => kvBench(args.runs));
+if (want('native')) report.native = await timed('native', () => native(args.runs, prompt));
+if (want('kv')) report.kv = await timed('kv', () => attempt('kv bench', () => kvBench(args.runs)));
 report.failures = failures;
 report.seconds = (Date.now() - started) / 1000;
+report.section_seconds = sectionSeconds;
 
 writeFileSync(args.out, JSON.stringify(report, null, 2) + '\n');
 log(`wrote ${args.out}`);
