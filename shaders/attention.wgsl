@@ -22,60 +22,16 @@
 // are more invocations than vec4 columns; the parts are summed once, after
 // the last tile.
 //
-// The cache holds words of any KV type (KV: 0 f32, 1 f16, 2 q8, 3 q4; the
-// layouts of crates/navaja-core/src/quant/kv.rs). Tiles are dequantized as
-// they are loaded into workgroup memory, 4 values per read: the quantized
-// cache is never copied out in another form. The quantized types read
-// positions from q_end on, and the first 32 (never quantized), from their
-// f16 ring (k_res, v_res: slot ring_slot(pos, res_len)), the others from the main store.
-
-// Keys are addressed by position; a position's row is in slot(pos), which
-// is the position itself, or in a ring cache (ring_len > 0) the first `sink`
-// positions in place and the rest cycling through ring_len slots. A row
-// then sees the keys of its window plus the sink (attention-sink sliding
-// window). The keys a tile sees are walked as one virtual range: the sink
-// positions below the window first, then the window.
+// The cache and how a row's keys are addressed: attention_cache.wgsl.
 //
 // Prepended: WG, D (head_dim), BR, BC, NS, JP, SPLIT, RED (size of the
 // score reduction array: WG when NS > 1, else 1), KV.
-
-struct Params {
-    n_rows: u32,    // n_tokens * group: query rows per kv head
-    n_heads: u32,
-    group: u32,     // query heads per kv head
-    row_words: u32, // u32 words per cache row (n_kv_heads * D values)
-    q_offset: u32,
-    out_offset: u32,
-    start_pos: u32,
-    kv_len: u32,
-    causal: u32,
-    window: u32,
-    n_splits: u32,
-    split_len: u32, // keys per split, a multiple of BC
-    scale: f32,
-    n_blocks: u32, // 32-value blocks per cache row (q8, q4)
-    sink: u32,     // positions always kept and always visible
-    ring_len: u32, // 0: slot = position; else slots after the sink form a ring
-    q_end: u32,    // quantized types: positions below this are in the main store
-    res_len: u32,  // quantized types: slots of the recent-positions ring
-    res_words: u32, // words per ring row
-    width: u32,    // values per cache row
-}
-
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k_cache: array<u32>;
-@group(0) @binding(2) var<storage, read> v_cache: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
-@group(0) @binding(5) var<storage, read> k_res: array<u32>;
-@group(0) @binding(6) var<storage, read> v_res: array<u32>;
 
 const D4: u32 = (D + 3u) / 4u;           // vec4 columns per head
 const KS4: u32 = D4 + 1u;                // padded tile row stride: no bank conflicts
 const TPR: u32 = WG / BR;                // invocations per row in the accumulation
 const CW: u32 = TPR / JP;                // of which own the columns of one key part
 const ND4: u32 = (D4 + CW - 1u) / CW;    // vec4 columns per invocation
-const MASKED: f32 = -1.0e30;             // score of an invisible key (finite: no inf arithmetic)
 
 var<workgroup> q_sh: array<vec4<f32>, BR * D4>;
 var<workgroup> kv_sh: array<vec4<f32>, BC * KS4>;
@@ -83,99 +39,6 @@ var<workgroup> s_sh: array<f32, BR * BC>;
 var<workgroup> red_sh: array<f32, RED>;
 var<workgroup> m_sh: array<f32, BR>;
 var<workgroup> alpha_sh: array<f32, BR>;
-
-fn slot(pos: u32) -> u32 {
-    return cache_slot(pos, p.sink, p.ring_len);
-}
-
-// Word i of the main store from K (which = 0) or V.
-fn main_word(which: u32, at: u32) -> u32 {
-    if (which == 0u) {
-        return k_cache[at];
-    }
-    return v_cache[at];
-}
-
-// Word i of the cache row of `pos` in the main store.
-fn cache_word(which: u32, pos: u32, i: u32) -> u32 {
-    return main_word(which, slot(pos) * p.row_words + i);
-}
-
-// Word i of the ring row of `pos`.
-fn ring_word(which: u32, pos: u32, i: u32) -> u32 {
-    let at = ring_slot(pos, p.res_len) * p.res_words + i;
-    if (which == 0u) {
-        return k_res[at];
-    }
-    return v_res[at];
-}
-
-// The signed bytes of a word, as numbers.
-fn bytes_i8(w: u32) -> vec4<f32> {
-    let b = bitcast<vec4<i32>>(vec4<u32>(w << 24u, w << 16u, w << 8u, w));
-    return vec4<f32>(b >> vec4<u32>(24u));
-}
-
-// Values i..i+3 of the row of `pos` (i a multiple of 4 unless KV is f32), zero past `lim`.
-fn cache_vec(which: u32, pos: u32, i: u32, lim: u32) -> vec4<f32> {
-    if (KV >= 2u && (pos >= p.q_end || pos < KV_EXACT_START)) {
-        let w = i / 2u;
-        return vec4<f32>(unpack2x16float(ring_word(which, pos, w)), unpack2x16float(ring_word(which, pos, w + 1u)));
-    }
-    if (KV == 1u) {
-        let w = i / 2u;
-        return vec4<f32>(unpack2x16float(cache_word(which, pos, w)), unpack2x16float(cache_word(which, pos, w + 1u)));
-    }
-    if (KV == 2u) {
-        let b = i / 32u;
-        let d = unpack2x16float(cache_word(which, pos, 8u * p.n_blocks + b / 2u))[b % 2u];
-        return d * bytes_i8(cache_word(which, pos, i / 4u));
-    }
-    if (KV == 3u && which == 0u) {
-        // Keys per channel over groups of 32 positions: channels i..i+3 of position pos.
-        let s = slot(pos);
-        let base = (s / 32u) * 32u * p.row_words;
-        let t = s % 32u;
-        let at = base + (t / 8u) * p.width + i;
-        let shift = 4u * (t % 8u);
-        let q = (vec4<u32>(main_word(0u, at), main_word(0u, at + 1u), main_word(0u, at + 2u), main_word(0u, at + 3u))
-            >> vec4<u32>(shift)) & vec4<u32>(0xfu);
-        let sc = base + 4u * p.width + i;
-        let d0 = unpack2x16float(main_word(0u, sc));
-        let d1 = unpack2x16float(main_word(0u, sc + 1u));
-        let d2 = unpack2x16float(main_word(0u, sc + 2u));
-        let d3 = unpack2x16float(main_word(0u, sc + 3u));
-        return vec4<f32>(d0.x, d1.x, d2.x, d3.x) * vec4<f32>(q) + vec4<f32>(d0.y, d1.y, d2.y, d3.y);
-    }
-    if (KV == 3u) {
-        let b = i / 32u;
-        let dm = unpack2x16float(cache_word(which, pos, 4u * p.n_blocks + b));
-        let nibbles = cache_word(which, pos, i / 8u) >> (4u * (i % 8u));
-        let q = (vec4<u32>(nibbles) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(0xfu);
-        return dm.x * vec4<f32>(q) + dm.y;
-    }
-    var v = vec4<f32>(0.0);
-    for (var c = 0u; c < 4u; c++) {
-        if (D % 4u == 0u || i + c < lim) {
-            v[c] = bitcast<f32>(cache_word(which, pos, i + c));
-        }
-    }
-    return v;
-}
-
-// Dims d..d+3 of the key (value) at `pos` of the kv head whose row columns start at `col`.
-fn k_vec(pos: u32, col: u32, d: u32) -> vec4<f32> {
-    return cache_vec(0u, pos, col + d, col + D);
-}
-
-fn v_vec(pos: u32, col: u32, d: u32) -> vec4<f32> {
-    return cache_vec(1u, pos, col + d, col + D);
-}
-
-// The position of virtual key v of a tile: the sink keys below the window, then the window.
-fn key_pos(v: u32, lo: u32, n_sink: u32) -> u32 {
-    return select(lo + v - n_sink, v, v < n_sink);
-}
 
 // The score of tile row `row` against the key at `key` (virtual index `v`),
 // or MASKED when the row may not see it.

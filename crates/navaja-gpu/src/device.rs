@@ -105,6 +105,12 @@ impl AdapterSummary {
         self.device_type == "Cpu"
     }
 
+    /// SwiftShader, the CPU adapter of headless Chromium (in a browser a CPU
+    /// adapter is SwiftShader or Windows' WARP, and wgpu reports no name).
+    pub fn is_swiftshader(&self) -> bool {
+        self.is_cpu() && (cfg!(target_arch = "wasm32") || self.name.to_lowercase().contains("swiftshader"))
+    }
+
     pub fn of(adapter: &wgpu::Adapter) -> Self {
         let info = adapter.get_info();
         let features = adapter.features();
@@ -293,8 +299,7 @@ pub fn workgroup_cap(adapter: &AdapterSummary) -> Option<u32> {
     if !adapter.is_cpu() {
         return None;
     }
-    let swiftshader = cfg!(target_arch = "wasm32") || adapter.name.to_lowercase().contains("swiftshader");
-    Some(if swiftshader { 32 } else { 64 })
+    Some(if adapter.is_swiftshader() { 32 } else { 64 })
 }
 
 /// Natively, honour wgpu's environment variables (`WGPU_BACKEND`, ...); the

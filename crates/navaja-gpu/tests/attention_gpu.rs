@@ -1,12 +1,14 @@
 //! Flash attention on a real wgpu adapter (lavapipe on CI) against the f64
 //! CPU reference: grouped heads, causal and not, sliding windows, head sizes
 //! 40/64/128/256, key counts that are not multiples of the tile, and the
-//! split (flash-decoding) path. No adapter is a failure, never a skip.
+//! split (flash-decoding) path, each for both kernels (the workgroup tiles
+//! GPUs run and the one-row-per-invocation lanes CPU adapters run). No
+//! adapter is a failure, never a skip.
 
 use std::time::Instant;
 
 use navaja_core::ops::attention::{AttentionShape, attention_ref};
-use navaja_gpu::ops::attention::{Attention, attention};
+use navaja_gpu::ops::attention::{Attention, AttentionKernel, PlanChoice, attention};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 mod common;
@@ -28,14 +30,13 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
     eprintln!("{what}: max abs error {worst:e}");
 }
 
-/// Runs one case on the GPU (optionally forcing `splits`) and on the CPU.
+/// Runs one case on the GPU with each kernel (optionally forcing `splits`) and on the CPU.
 fn check(rng: &mut StdRng, s: AttentionShape, q_scale: f32, splits: Option<u32>) {
     let gpu = gpu();
     let q = random_vec(rng, s.q_len(), q_scale);
     let k = random_vec(rng, s.kv_len() * s.kv_width(), 1.0);
     let v = random_vec(rng, s.kv_len() * s.kv_width(), 1.0);
     let scale = 1.0 / (s.head_dim as f32).sqrt();
-    let got = pollster::block_on(attention(gpu, &q, &k, &v, &s, scale, splits)).unwrap();
     let want = attention_ref(
         &q,
         &k,
@@ -50,7 +51,11 @@ fn check(rng: &mut StdRng, s: AttentionShape, q_scale: f32, splits: Option<u32>)
         s.window,
     )
     .unwrap();
-    assert_close(&got, &want, &format!("{s:?} q scale {q_scale} splits {splits:?}"));
+    for kernel in AttentionKernel::ALL {
+        let choice = PlanChoice { kernel: Some(kernel), splits };
+        let got = pollster::block_on(attention(gpu, &q, &k, &v, &s, scale, choice)).unwrap();
+        assert_close(&got, &want, &format!("{kernel:?} {s:?} q scale {q_scale} splits {splits:?}"));
+    }
 }
 
 fn shape(
@@ -191,9 +196,9 @@ fn bad_arguments_are_invalid() {
     let s = shape(1, 9, 3, 64, 10, true, 0);
     let q = vec![0.0; s.q_len()];
     let kv = vec![0.0; s.kv_len() * s.kv_width()];
-    let err = pollster::block_on(attention(gpu, &q, &kv, &kv[1..], &s, 1.0, None)).unwrap_err();
+    let err = pollster::block_on(attention(gpu, &q, &kv, &kv[1..], &s, 1.0, PlanChoice::default())).unwrap_err();
     assert_eq!(err.code(), "invalid-argument");
-    let err = pollster::block_on(attention(gpu, &q[1..], &kv, &kv, &s, 1.0, None)).unwrap_err();
+    let err = pollster::block_on(attention(gpu, &q[1..], &kv, &kv, &s, 1.0, PlanChoice::default())).unwrap_err();
     assert_eq!(err.code(), "invalid-argument");
     assert!(AttentionShape::new(1, 9, 2, 64, 0, 1.0, true, 0).is_err());
     assert!(AttentionShape::new(1, 0, 1, 64, 0, 1.0, true, 0).is_err());
@@ -265,22 +270,24 @@ fn timing_decode_at_2000_keys() {
         causal: true,
         window: 0,
     };
-    let run = |iterations: u32| {
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        for _ in 0..iterations {
-            op.encode(gpu, &mut encoder).unwrap();
-        }
-        gpu.queue.submit([encoder.finish()]);
-        gpu.wait_idle().unwrap();
-    };
-    run(2); // compile and warm up
-    let iterations = 20;
-    let start = Instant::now();
-    run(iterations);
-    let per_call = start.elapsed() / iterations;
-    eprintln!(
-        "attention decode, 2000 keys, 9 heads / 3 kv heads, head_dim 64 ({:?}): {per_call:?} per call on {}",
-        op.plan(gpu).unwrap(),
-        gpu.adapter.name
-    );
+    for kernel in AttentionKernel::ALL {
+        let plan = op.plan_for(gpu, kernel).unwrap();
+        let run = |iterations: u32| {
+            let mut encoder = gpu.device.create_command_encoder(&Default::default());
+            for _ in 0..iterations {
+                op.encode_with(gpu, &mut encoder, &plan).unwrap();
+            }
+            gpu.queue.submit([encoder.finish()]);
+            gpu.wait_idle().unwrap();
+        };
+        run(2); // compile and warm up
+        let iterations = 20;
+        let start = Instant::now();
+        run(iterations);
+        let per_call = start.elapsed() / iterations;
+        eprintln!(
+            "attention decode, 2000 keys, 9 heads / 3 kv heads, head_dim 64 ({plan:?}): {per_call:?} per call on {}",
+            gpu.adapter.name
+        );
+    }
 }

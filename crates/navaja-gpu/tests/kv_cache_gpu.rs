@@ -27,7 +27,7 @@ use navaja_core::reference::{CpuCacheOptions, CpuModel, CpuSession};
 use navaja_core::testing::{TinyDecoder, tiny_decoder_gguf};
 use navaja_gpu::GpuDevice;
 use navaja_gpu::model::{DecoderModel, load_decoder_gguf};
-use navaja_gpu::ops::attention::{CacheLayout, StoredCache, attention_stored};
+use navaja_gpu::ops::attention::{AttentionKernel, CacheLayout, PlanChoice, StoredCache, attention_stored};
 use navaja_gpu::ops::kv_write::{kv_quantize_roundtrip, kv_write_roundtrip};
 use navaja_gpu::session::{KvWindow, Session, SessionOptions};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
@@ -276,19 +276,23 @@ fn check_attention(rng: &mut StdRng, kind: KvType, s: AttentionShape, quantized_
         recent: built.ring.as_ref().map(|(k, v, slots, end)| (&k[..], &v[..], *slots, *end)),
     };
     let scale = 1.0 / (s.head_dim as f32).sqrt();
-    let got = pollster::block_on(attention_stored(gpu, &q, &cache, &s, scale, splits)).unwrap();
     let want = attention_ref_shape(&q, &built.k_seen, &built.v_seen, &s, scale).unwrap();
-    let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
-    assert!(worst <= 5e-5, "{kind:?} {s:?} quantized below {quantized_end}, splits {splits:?}: max abs error {worst}");
-    // And the stored values are close to the exact ones (a sanity bound, not the oracle).
     let exact = attention_ref_shape(&q, &k, &v, &s, scale).unwrap();
-    let drift = got.iter().zip(&exact).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
-    let bound = match kind {
-        KvType::F32 | KvType::F16 => 0.01,
-        KvType::Q8 => 0.05,
-        KvType::Q4 => 0.5,
-    };
-    assert!(drift <= bound, "{kind:?} {s:?}: {drift} away from the f32 attention");
+    for kernel in AttentionKernel::ALL {
+        let choice = PlanChoice { kernel: Some(kernel), splits };
+        let got = pollster::block_on(attention_stored(gpu, &q, &cache, &s, scale, choice)).unwrap();
+        let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+        let what = format!("{kernel:?} {kind:?} {s:?} quantized below {quantized_end}, splits {splits:?}");
+        assert!(worst <= 5e-5, "{what}: max abs error {worst}");
+        // And the stored values are close to the exact ones (a sanity bound, not the oracle).
+        let drift = got.iter().zip(&exact).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+        let bound = match kind {
+            KvType::F32 | KvType::F16 => 0.01,
+            KvType::Q8 => 0.05,
+            KvType::Q4 => 0.5,
+        };
+        assert!(drift <= bound, "{what}: {drift} away from the f32 attention");
+    }
 }
 
 fn shape(
@@ -385,10 +389,16 @@ fn ring_cache_with_sink_matches_the_cpu_reference() {
                 recent: built.ring.as_ref().map(|(k, v, slots, end)| (&k[..], &v[..], *slots, *end)),
             };
             let scale = 0.17;
-            let got = pollster::block_on(attention_stored(gpu, &q, &cache, &s, scale, None)).unwrap();
             let want = attention_ref_shape(&q, &built.k_seen, &built.v_seen, &s, scale).unwrap();
-            let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
-            assert!(worst <= 5e-5, "{kind:?} n {n} start {start_pos} sink {sink} window {window}: {worst}");
+            for kernel in AttentionKernel::ALL {
+                let choice = PlanChoice { kernel: Some(kernel), splits: None };
+                let got = pollster::block_on(attention_stored(gpu, &q, &cache, &s, scale, choice)).unwrap();
+                let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+                assert!(
+                    worst <= 5e-5,
+                    "{kernel:?} {kind:?} n {n} start {start_pos} sink {sink} window {window}: {worst}"
+                );
+            }
         }
     }
     // A ring too small for the batch's window is refused, not read wrong.
@@ -400,12 +410,12 @@ fn ring_cache_with_sink_matches_the_cpu_reference() {
         layout: CacheLayout { kind: KvType::F32, sink: 0, ring_len: 16 },
         recent: None,
     };
-    let err = pollster::block_on(attention_stored(gpu, &vec![0.0; s.q_len()], &cache, &s, 1.0, None));
+    let err = pollster::block_on(attention_stored(gpu, &vec![0.0; s.q_len()], &cache, &s, 1.0, PlanChoice::default()));
     assert_eq!(err.unwrap_err().code(), "invalid-argument");
     // So is a quantized cache without its ring.
     let s = AttentionShape::new(1, 4, 2, 32, 10, 1.0, true, 0).unwrap();
     let cache = StoredCache { k: &words, v: &words, layout: CacheLayout::linear(KvType::Q8), recent: None };
-    let err = pollster::block_on(attention_stored(gpu, &vec![0.0; s.q_len()], &cache, &s, 1.0, None));
+    let err = pollster::block_on(attention_stored(gpu, &vec![0.0; s.q_len()], &cache, &s, 1.0, PlanChoice::default()));
     assert_eq!(err.unwrap_err().code(), "invalid-argument");
 }
 

@@ -7,6 +7,12 @@
 //! one token, a few kv heads) the keys are split across workgroups
 //! (flash-decoding) and a second small pass (shaders/attention_combine.wgsl)
 //! merges the splits.
+//!
+//! CPU adapters get another kernel (shaders/attention_lanes.wgsl, an
+//! [`AttentionKernel::Lanes`] plan): one query row per invocation over its
+//! split of the keys, without workgroup memory or barriers, which a CPU
+//! adapter pays for dearly. Both read the cache through
+//! shaders/attention_cache.wgsl and write the same split partials.
 
 use navaja_core::ops::attention::AttentionShape;
 use navaja_core::quant::kv::{KV_EXACT_START, KV_GROUP, KvRole, KvType, store_rows};
@@ -20,7 +26,7 @@ use crate::ops::support::{check_span, dispatch, submit_scoped};
 /// One pass over the keys for a tile of query rows (see the shader's header).
 pub const ATTENTION: Kernel = Kernel {
     name: "attention",
-    wgsl: shader!("kv_slots.wgsl", "attention.wgsl"),
+    wgsl: shader!("kv_slots.wgsl", "attention_cache.wgsl", "attention.wgsl"),
     constants: &[
         ("WG", 256),
         ("D", 64),
@@ -34,7 +40,14 @@ pub const ATTENTION: Kernel = Kernel {
     ],
 };
 
-/// Merges the key splits of [`ATTENTION`] into the output.
+/// One query row per invocation (CPU adapters; see the shader's header).
+pub const ATTENTION_LANES: Kernel = Kernel {
+    name: "attention_lanes",
+    wgsl: shader!("kv_slots.wgsl", "attention_cache.wgsl", "attention_lanes.wgsl"),
+    constants: &[("WG", 16), ("D", 64), ("SPLIT", 1), ("KV", 3)],
+};
+
+/// Merges the key splits of [`ATTENTION`] and [`ATTENTION_LANES`] into the output.
 pub const ATTENTION_COMBINE: Kernel = Kernel {
     name: "attention_combine",
     wgsl: include_str!("../../../../shaders/attention_combine.wgsl"),
@@ -48,6 +61,16 @@ const MIN_KEYS_PER_SPLIT: u32 = 128;
 const MAX_SPLITS: u32 = 64;
 /// Workgroup memory every target has (WebGPU's minimum, SwiftShader's maximum).
 const WORKGROUP_MEMORY: u32 = 16384;
+/// Lanes kernel: invocations per workgroup, the invocations (rows x splits)
+/// that keep a CPU's SIMD lanes and cores busy, and the fewest keys worth a split.
+const LANES_WORKGROUP: u32 = 16;
+const LANES_TARGET_INVOCATIONS: u32 = 256;
+const LANES_MIN_KEYS_PER_SPLIT: u32 = 32;
+/// Above this many query rows per kv head (a few tokens), tiles win even on
+/// a CPU adapter: each key they load serves a tile of rows.
+const LANES_MAX_ROWS: u32 = 16;
+/// The lanes kernel takes its keys 4 at a time.
+const LANES_KEYS: u32 = 4;
 
 /// Mirrors `struct Params` in shaders/attention.wgsl.
 #[repr(C)]
@@ -154,13 +177,53 @@ pub struct Attention<'a> {
     pub window: u32,
 }
 
+/// Which shader runs an attention call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionKernel {
+    /// shaders/attention.wgsl: tiles of rows and keys in workgroup memory (GPUs).
+    Tiles,
+    /// shaders/attention_lanes.wgsl: one row per invocation, no barriers (CPU adapters).
+    Lanes,
+}
+
+impl AttentionKernel {
+    pub const ALL: [AttentionKernel; 2] = [AttentionKernel::Tiles, AttentionKernel::Lanes];
+
+    /// The kernel `gpu` runs fastest for `rows` query rows per kv head.
+    /// Measured with SmolLM2 (q8 cache, 9 heads, 3 kv heads):
+    /// - lavapipe, decode: lanes 1.3 ms per layer at 400 keys and 3.1 ms at
+    ///   1,000, against 2.6 and 5.6 ms for tiles;
+    /// - lavapipe, 128-token prefill chunks at 1,000 keys: tiles 91 ms, lanes
+    ///   113 ms (the tiles share each key among 16 rows);
+    /// - SwiftShader: decode within 5% either way, but compiling the lanes
+    ///   shader costs it seconds more, and prefill is slower.
+    pub fn preferred(gpu: &GpuDevice, rows: u32) -> AttentionKernel {
+        let adapter = &gpu.adapter;
+        if adapter.is_cpu() && !adapter.is_swiftshader() && rows <= LANES_MAX_ROWS {
+            AttentionKernel::Lanes
+        } else {
+            AttentionKernel::Tiles
+        }
+    }
+}
+
+/// What a test or a tuning run forces about an attention call's plan
+/// (`default()`: the adapter's own plan).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanChoice {
+    pub kernel: Option<AttentionKernel>,
+    /// About this many key splits (see [`AttentionPlan::with_splits`]).
+    pub splits: Option<u32>,
+}
+
 /// How one attention call is tiled and split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttentionPlan {
+    kernel: AttentionKernel,
     workgroup: u32,
-    /// Query rows per workgroup (BR).
+    /// Query rows per workgroup (BR; lanes: 1 per invocation).
     rows: u32,
-    /// Keys per tile (BC).
+    /// Keys per tile (BC; lanes: the 4 keys of a step).
     keys: u32,
     /// Keys per split (a multiple of `keys`) and the number of splits.
     split_len: u32,
@@ -170,6 +233,10 @@ pub struct AttentionPlan {
 }
 
 impl AttentionPlan {
+    pub fn kernel(&self) -> AttentionKernel {
+        self.kernel
+    }
+
     /// Query rows per workgroup and keys per tile.
     pub fn tile(&self) -> (u32, u32) {
         (self.rows, self.keys)
@@ -246,9 +313,20 @@ impl Attention<'_> {
         .map(|s| s.with_sink(self.cache.sink as usize))
     }
 
-    /// The default plan on `gpu`: splits only when the rows give fewer than
-    /// ~128 workgroups and each split would still have 128+ keys.
+    /// The default plan on `gpu`: its preferred kernel, see [`Attention::plan_for`].
     pub fn plan(&self, gpu: &GpuDevice) -> Result<AttentionPlan> {
+        let rows = rows_per_kv_head(&self.shape()?)?;
+        self.plan_for(gpu, AttentionKernel::preferred(gpu, rows))
+    }
+
+    /// The plan for `kernel` on `gpu`. Tiles split the keys only when the
+    /// rows give fewer than ~128 workgroups and each split would still have
+    /// 128+ keys; lanes when the rows give fewer than ~256 invocations and
+    /// each split would have 32+ keys.
+    pub fn plan_for(&self, gpu: &GpuDevice, kernel: AttentionKernel) -> Result<AttentionPlan> {
+        if kernel == AttentionKernel::Lanes {
+            return self.lanes_plan(gpu);
+        }
         let shape = self.shape()?;
         let wg = gpu.kernels.workgroup_size(256);
         let budget = WORKGROUP_MEMORY.min(gpu.limits.max_compute_workgroup_storage_size) / 4;
@@ -267,7 +345,35 @@ impl Attention<'_> {
         };
         let groups = n_rows.div_ceil(rows).saturating_mul(self.n_kv_heads);
         let wanted = TARGET_WORKGROUPS.div_ceil(groups).min(range.div_ceil(MIN_KEYS_PER_SPLIT)).clamp(1, MAX_SPLITS);
-        let plan = AttentionPlan { workgroup: wg, rows, keys, split_len: 0, splits: 0, range };
+        let plan = AttentionPlan { kernel, workgroup: wg, rows, keys, split_len: 0, splits: 0, range };
+        Ok(plan.split_into(wanted))
+    }
+
+    fn lanes_plan(&self, gpu: &GpuDevice) -> Result<AttentionPlan> {
+        let shape = self.shape()?;
+        let n_rows = rows_per_kv_head(&shape)?;
+        let kv_len = self.start_pos + self.n_tokens;
+        // A row sees at most its window and the sink.
+        let range = if self.window == 0 || !self.causal {
+            kv_len
+        } else {
+            kv_len.min(self.window.saturating_add(self.cache.sink))
+        };
+        let invocations = n_rows.saturating_mul(self.n_kv_heads);
+        let wanted = LANES_TARGET_INVOCATIONS
+            .div_ceil(invocations)
+            .min(range.div_ceil(LANES_MIN_KEYS_PER_SPLIT))
+            .clamp(1, MAX_SPLITS);
+        let workgroup = gpu.kernels.workgroup_size(LANES_WORKGROUP);
+        let plan = AttentionPlan {
+            kernel: AttentionKernel::Lanes,
+            workgroup,
+            rows: 1,
+            keys: LANES_KEYS,
+            split_len: 0,
+            splits: 0,
+            range,
+        };
         Ok(plan.split_into(wanted))
     }
 
@@ -341,34 +447,53 @@ impl Attention<'_> {
         let n_rows = rows_per_kv_head(&shape)?;
         let row_words = u32::try_from(row_words)
             .map_err(|_| NavajaError::invalid("attention: n_kv_heads * head_dim does not fit in u32"))?;
-        let tiles = n_rows.div_ceil(plan.rows);
+        let split = plan.splits > 1;
+        let (variant, grid) = match plan.kernel {
+            AttentionKernel::Tiles => {
+                let (wg, br, bc) = (plan.workgroup, plan.rows, plan.keys);
+                let ns = (wg / (br * bc)).max(1);
+                let jp = key_parts(d, br, bc, wg);
+                let variant = KernelVariant {
+                    kernel: ATTENTION,
+                    entry_point: "main",
+                    constants: vec![
+                        ("WG", wg),
+                        ("D", d),
+                        ("BR", br),
+                        ("BC", bc),
+                        ("NS", ns),
+                        ("JP", jp),
+                        ("SPLIT", u32::from(split)),
+                        ("RED", if ns > 1 { wg } else { 1 }),
+                        ("KV", layout.kind.shader_id()),
+                    ],
+                };
+                (variant, (n_rows.div_ceil(br), self.n_kv_heads, plan.splits))
+            }
+            AttentionKernel::Lanes => {
+                let variant = KernelVariant {
+                    kernel: ATTENTION_LANES,
+                    entry_point: "main",
+                    constants: vec![
+                        ("WG", plan.workgroup),
+                        ("D", d),
+                        ("SPLIT", u32::from(split)),
+                        ("KV", layout.kind.shader_id()),
+                    ],
+                };
+                // One invocation per (row, split), all along x.
+                let lanes = n_rows.saturating_mul(plan.splits);
+                (variant, (lanes.div_ceil(plan.workgroup), self.n_kv_heads, 1))
+            }
+        };
         let max_groups = gpu.limits.max_compute_workgroups_per_dimension;
-        if tiles > max_groups || self.n_kv_heads > max_groups {
+        if grid.0 > max_groups || grid.1 > max_groups || grid.2 > max_groups {
             return Err(NavajaError::AdapterLimit {
-                what: format!("attention workgroups ({tiles} row tiles x {} kv heads)", self.n_kv_heads),
-                needed: u64::from(tiles.max(self.n_kv_heads)),
+                what: format!("attention workgroups ({} x {} kv heads x {})", grid.0, grid.1, grid.2),
+                needed: u64::from(grid.0.max(grid.1).max(grid.2)),
                 limit: u64::from(max_groups),
             });
         }
-        let split = plan.splits > 1;
-        let (wg, br, bc) = (plan.workgroup, plan.rows, plan.keys);
-        let ns = (wg / (br * bc)).max(1);
-        let jp = key_parts(d, br, bc, wg);
-        let variant = KernelVariant {
-            kernel: ATTENTION,
-            entry_point: "main",
-            constants: vec![
-                ("WG", wg),
-                ("D", d),
-                ("BR", br),
-                ("BC", bc),
-                ("NS", ns),
-                ("JP", jp),
-                ("SPLIT", u32::from(split)),
-                ("RED", if ns > 1 { wg } else { 1 }),
-                ("KV", layout.kind.shader_id()),
-            ],
-        };
         let params = Params {
             n_rows,
             n_heads: self.n_heads,
@@ -400,7 +525,7 @@ impl Attention<'_> {
                 encoder,
                 &variant,
                 &[self.q, self.k_cache, self.v_cache, self.out, &params, k_res, v_res],
-                (tiles, self.n_kv_heads, 1),
+                grid,
             );
             return Ok(());
         }
@@ -409,13 +534,7 @@ impl Attention<'_> {
         let q_rows = n_rows * self.n_kv_heads; // n_tokens * n_heads
         let partial_bytes = u64::from(q_rows) * u64::from(plan.splits) * u64::from(d + 2) * 4;
         let partials = gpu.reusable_scratch("attention split partials", partial_bytes)?;
-        dispatch(
-            gpu,
-            encoder,
-            &variant,
-            &[self.q, self.k_cache, self.v_cache, &partials, &params, k_res, v_res],
-            (tiles, self.n_kv_heads, plan.splits),
-        );
+        dispatch(gpu, encoder, &variant, &[self.q, self.k_cache, self.v_cache, &partials, &params, k_res, v_res], grid);
 
         let combine_wg = gpu.kernels.workgroup_size(64);
         let (gx, gy) = gpu.dispatch_grid("attention combine rows", q_rows)?;
@@ -433,8 +552,8 @@ impl Attention<'_> {
 }
 
 /// Uploads q and f32 caches (exactly `start_pos + n_tokens` rows each), runs
-/// attention on the GPU and reads the output back. `splits` overrides the
-/// plan's key splits (None: the default plan).
+/// attention on the GPU and reads the output back, with the default plan or
+/// what `choice` forces.
 pub async fn attention(
     gpu: &GpuDevice,
     q: &[f32],
@@ -442,7 +561,7 @@ pub async fn attention(
     v_cache: &[f32],
     shape: &AttentionShape,
     scale: f32,
-    splits: Option<u32>,
+    choice: PlanChoice,
 ) -> Result<Vec<f32>> {
     let width = shape.kv_width();
     let kv_needed = shape.kv_len() * width;
@@ -459,7 +578,7 @@ pub async fn attention(
         layout: CacheLayout::default(),
         recent: None,
     };
-    attention_stored(gpu, q, &cache, shape, scale, splits).await
+    attention_stored(gpu, q, &cache, shape, scale, choice).await
 }
 
 /// A cache in its stored form, for tests: the words of every slot of the
@@ -480,7 +599,7 @@ pub async fn attention_stored(
     cache: &StoredCache<'_>,
     shape: &AttentionShape,
     scale: f32,
-    splits: Option<u32>,
+    choice: PlanChoice,
 ) -> Result<Vec<f32>> {
     let to_u32 = |v: usize, what: &str| {
         u32::try_from(v).map_err(|_| NavajaError::invalid(format!("attention: {what} does not fit in u32")))
@@ -538,8 +657,11 @@ pub async fn attention_stored(
             causal: s.causal,
             window: to_u32(s.window, "window")?,
         };
-        let mut plan = op.plan(gpu)?;
-        if let Some(n) = splits {
+        let mut plan = match choice.kernel {
+            Some(kernel) => op.plan_for(gpu, kernel)?,
+            None => op.plan(gpu)?,
+        };
+        if let Some(n) = choice.splits {
             plan = plan.with_splits(n);
         }
         op.encode_with(gpu, encoder, &plan)?;
