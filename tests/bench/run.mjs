@@ -141,10 +141,13 @@ async function inFreshBrowser(server, module, fn, args, { timeoutMs = 600_000 } 
     const isolated = await page.evaluate(() => self.crossOriginIsolated);
     if (!isolated) throw new Error('the harness page is not cross-origin isolated (COOP/COEP headers missing)');
     const memory = sampleMemory();
+    let timer;
     const result = await Promise.race([
       page.evaluate(async ([m, f, a]) => (await import(`/tests/bench/page/${m}.js`))[f](a), [module, fn, args]),
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s`)), timeoutMs)),
-    ]);
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s`)), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer)); // a pending timer would keep node alive up to 10 min after the suite
     const mem = memory.stop();
     return { ...result, peak_memory_bytes: mem.peak_bytes - mem.baseline_bytes, console: consoleLines.slice(-20) };
   } finally {
