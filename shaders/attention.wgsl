@@ -60,24 +60,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let kv_col = wg.y * D;
     let split = wg.z;
 
-    // Keys some row of this tile sees: [lo, hi); then this split's share.
+    // Keys some row of this tile sees, and this split's share.
     let first_pos = p.start_pos + row0 / p.group;
     let last_pos = p.start_pos + (min(row0 + BR, p.n_rows) - 1u) / p.group;
-    var lo = 0u;
-    if (p.window != 0u && first_pos + 1u > p.window) {
-        lo = first_pos + 1u - p.window;
-    }
-    var hi = p.kv_len;
-    if (p.causal != 0u) {
-        hi = last_pos + 1u;
-    }
-    // Sink keys below the window come first in the virtual range.
-    var n_sink = 0u;
-    if (p.window != 0u) {
-        n_sink = min(p.sink, lo);
-    }
-    let begin = split * p.split_len;
-    let end = min(n_sink + hi - lo, begin + p.split_len);
+    let range = key_range(first_pos, last_pos, split);
+    let lo = range.lo;
+    let n_sink = range.n_sink;
+    let begin = range.begin;
+    let end = range.end;
 
     for (var e = lid; e < BR * D4; e += WG) {
         let row = row0 + e / D4;

@@ -144,3 +144,30 @@ fn v_vec(pos: u32, col: u32, d: u32) -> vec4<f32> {
 fn key_pos(v: u32, lo: u32, n_sink: u32) -> u32 {
     return select(lo + v - n_sink, v, v < n_sink);
 }
+
+// The keys that query rows at positions first_pos..=last_pos see, as the
+// virtual range key_pos walks (the sink keys below the window, then keys
+// lo..), and split `split`'s share of it: [begin, end), empty when end <= begin.
+struct KeyRange {
+    lo: u32,
+    n_sink: u32,
+    begin: u32,
+    end: u32,
+}
+
+fn key_range(first_pos: u32, last_pos: u32, split: u32) -> KeyRange {
+    var lo = 0u;
+    if (p.window != 0u && first_pos + 1u > p.window) {
+        lo = first_pos + 1u - p.window;
+    }
+    var hi = p.kv_len;
+    if (p.causal != 0u) {
+        hi = last_pos + 1u;
+    }
+    var n_sink = 0u;
+    if (p.window != 0u) {
+        n_sink = min(p.sink, lo);
+    }
+    let begin = split * p.split_len;
+    return KeyRange(lo, n_sink, begin, min(n_sink + hi - lo, begin + p.split_len));
+}

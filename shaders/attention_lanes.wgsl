@@ -31,22 +31,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let kv_col = gid.y * D;
 
-    // The keys this row sees, as a virtual range (sink keys below the window first); then this split's share.
+    // The keys this row sees, and this split's share.
     let pos = p.start_pos + row / p.group;
-    var lo = 0u;
-    if (p.window != 0u && pos + 1u > p.window) {
-        lo = pos + 1u - p.window;
-    }
-    var hi = p.kv_len;
-    if (p.causal != 0u) {
-        hi = pos + 1u;
-    }
-    var n_sink = 0u;
-    if (p.window != 0u) {
-        n_sink = min(p.sink, lo);
-    }
-    let begin = split * p.split_len;
-    let end = min(n_sink + hi - lo, begin + p.split_len);
+    let range = key_range(pos, pos, split);
+    let lo = range.lo;
+    let n_sink = range.n_sink;
+    let begin = range.begin;
+    let end = range.end;
 
     let q_row = (row / p.group) * p.n_heads + gid.y * p.group + row % p.group;
     let q_at = p.q_offset + q_row * D;
