@@ -219,11 +219,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     let q_row = (row / p.group) * p.n_heads + wg.y * p.group + row % p.group;
     var scale = 1.0;
-    var at = p.out_offset + q_row * D;
+    let at = out_base(q_row, split);
     if (SPLIT == 0u) {
         scale = select(0.0, 1.0 / l, l > 0.0);
     } else {
-        at = (q_row * p.n_splits + split) * (D + 2u);
         if (col0 == 0u) {
             out[at + D] = m_sh[r_own];
             out[at + D + 1u] = l;

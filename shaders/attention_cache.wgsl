@@ -17,7 +17,7 @@
 // window). The keys a row sees are walked as one virtual range: the sink
 // positions below the window first, then the window (key_pos).
 //
-// After kv_slots.wgsl. Prepended: D (head_dim), KV.
+// After kv_slots.wgsl. Prepended: D (head_dim), KV, SPLIT.
 
 struct Params {
     n_rows: u32,    // n_tokens * group: query rows per kv head
@@ -170,4 +170,14 @@ fn key_range(first_pos: u32, last_pos: u32, split: u32) -> KeyRange {
     }
     let begin = split * p.split_len;
     return KeyRange(lo, n_sink, begin, min(n_sink + hi - lo, begin + p.split_len));
+}
+
+// Where query row q_row's D outputs start in `out`: the output itself
+// (SPLIT = 0), or this split's partial (acc, then m and l) in the scratch
+// that attention_combine.wgsl merges.
+fn out_base(q_row: u32, split: u32) -> u32 {
+    if (SPLIT == 0u) {
+        return p.out_offset + q_row * D;
+    }
+    return (q_row * p.n_splits + split) * (D + 2u);
 }

@@ -92,11 +92,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 
     var scale = 1.0;
-    var at = p.out_offset + q_row * D;
+    let at = out_base(q_row, split);
     if (SPLIT == 0u) {
         scale = select(0.0, 1.0 / l, l > 0.0);
     } else {
-        at = (q_row * p.n_splits + split) * (D + 2u);
         out[at + D] = m;
         out[at + D + 1u] = l;
     }
