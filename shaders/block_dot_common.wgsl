@@ -1,18 +1,4 @@
-// For matvec_blocks.wgsl: the 32 values of x under one weight block, as 8
-// runs of 4 columns (v0 = columns 0..3, ..., v7 = 28..31), and their sum
-// (which types with a per-block minimum need).
+// For matvec_blocks.wgsl: the weight binding. A block of 32 values is read
+// as 4 pairs of runs: pair k is columns 4k..4k+3 (run "a") and 16+4k..19+4k
+// (run "b"), which both come from the same word of a Q4_1 block.
 @group(0) @binding(0) var<storage, read> w: array<u32>;
-
-struct Xb {
-    v0: vec4<f32>,
-    v1: vec4<f32>,
-    v2: vec4<f32>,
-    v3: vec4<f32>,
-    v4: vec4<f32>,
-    v5: vec4<f32>,
-    v6: vec4<f32>,
-    v7: vec4<f32>,
-    sum: f32,
-}
-
-const BYTE_SHIFTS = vec4<u32>(0u, 8u, 16u, 24u);

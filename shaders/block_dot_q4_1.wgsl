@@ -1,24 +1,26 @@
 // Q4_1 for matvec_blocks.wgsl: 5 words, d and m as f16 (word 0), then 16
 // bytes whose low nibbles are columns 0..15 and high nibbles 16..31 (word
-// 1 + t holds columns 4t..4t+3 and 16+4t..19+4t). Value = d * nibble + m.
+// 1 + k holds columns 4k..4k+3 and 16+4k..19+4k). Value = d * nibble + m.
+//
+// Nibbles are turned into floats by unpack4x8unorm on the masked word (one
+// builtin for 4 values, where shift, mask and convert per value cost
+// SwiftShader 1.6x the time): the low nibbles come out as q / 255, the high
+// ones, left in place, as 16 q / 255. The 1/16 goes into run b's x once per
+// pair (shared by all rows) and the 255 into d once per block.
 
 const BLOCK_WORDS: u32 = 5u;
 
-fn lo4(word: u32) -> vec4<f32> {
-    return vec4<f32>((vec4<u32>(word) >> BYTE_SHIFTS) & vec4<u32>(0xfu));
+fn pair_x_b(xb: vec4<f32>) -> vec4<f32> {
+    return xb * 0.0625;
 }
 
-fn hi4(word: u32) -> vec4<f32> {
-    return vec4<f32>((vec4<u32>(word) >> (BYTE_SHIFTS + vec4<u32>(4u))) & vec4<u32>(0xfu));
+fn pair_dot(at: u32, k: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
+    let word = w[at + 1u + k];
+    return dot(unpack4x8unorm(word & 0x0f0f0f0fu), xa) + dot(unpack4x8unorm(word & 0xf0f0f0f0u), xb);
 }
 
-fn block_dot(at: u32, x: Xb) -> f32 {
+// The block's value from its pair sums `s` and the sum of its 32 x values.
+fn block_total(at: u32, s: f32, x_sum: f32) -> f32 {
     let dm = unpack2x16float(w[at]);
-    let a0 = w[at + 1u];
-    let a1 = w[at + 2u];
-    let a2 = w[at + 3u];
-    let a3 = w[at + 4u];
-    let s = dot(lo4(a0), x.v0) + dot(lo4(a1), x.v1) + dot(lo4(a2), x.v2) + dot(lo4(a3), x.v3)
-        + dot(hi4(a0), x.v4) + dot(hi4(a1), x.v5) + dot(hi4(a2), x.v6) + dot(hi4(a3), x.v7);
-    return dm.x * s + dm.y * x.sum;
+    return (255.0 * dm.x) * s + dm.y * x_sum;
 }

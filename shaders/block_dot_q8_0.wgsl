@@ -1,15 +1,25 @@
 // Q8_0 for matvec_blocks.wgsl: 9 words, 32 signed bytes (words 0..7, word t
 // holds columns 4t..4t+3), then d as f16 (low half of word 8). Value = d * q.
+//
+// Bytes are turned into floats by unpack4x8unorm after flipping their sign
+// bits (one xor and one builtin per 4 values, where sign-extending shifts
+// and converts cost SwiftShader more): u = (q + 128) / 255, so the block's
+// dot product is d * (255 * sum(u x) - 128 * sum(x)).
 
 const BLOCK_WORDS: u32 = 9u;
 
-fn i8s(word: u32) -> vec4<f32> {
-    return vec4<f32>((vec4<i32>(bitcast<i32>(word)) << (vec4<u32>(24u) - BYTE_SHIFTS)) >> vec4<u32>(24u));
+fn offset_bytes(word: u32) -> vec4<f32> {
+    return unpack4x8unorm(word ^ 0x80808080u);
 }
 
-fn block_dot(at: u32, x: Xb) -> f32 {
-    let d = unpack2x16float(w[at + 8u]).x;
-    let s = dot(i8s(w[at]), x.v0) + dot(i8s(w[at + 1u]), x.v1) + dot(i8s(w[at + 2u]), x.v2) + dot(i8s(w[at + 3u]), x.v3)
-        + dot(i8s(w[at + 4u]), x.v4) + dot(i8s(w[at + 5u]), x.v5) + dot(i8s(w[at + 6u]), x.v6) + dot(i8s(w[at + 7u]), x.v7);
-    return d * s;
+fn pair_x_b(xb: vec4<f32>) -> vec4<f32> {
+    return xb;
+}
+
+fn pair_dot(at: u32, k: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
+    return dot(offset_bytes(w[at + k]), xa) + dot(offset_bytes(w[at + 4u + k]), xb);
+}
+
+fn block_total(at: u32, s: f32, x_sum: f32) -> f32 {
+    return unpack2x16float(w[at + 8u]).x * (255.0 * s - 128.0 * x_sum);
 }

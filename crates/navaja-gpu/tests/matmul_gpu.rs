@@ -288,7 +288,7 @@ fn offsets_into_shared_buffers() {
 
 /// The CPU adapters' block matvec (shaders/matvec_blocks.wgsl), run
 /// directly so that it is checked on any adapter: rows that are not a
-/// multiple of its 4 rows per invocation, bias, accumulation, split weights.
+/// multiple of its 8 rows per invocation, bias, accumulation, split weights.
 #[test]
 fn block_matvec_matches_the_reference() {
     let gpu = gpu();

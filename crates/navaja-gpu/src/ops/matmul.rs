@@ -77,8 +77,10 @@ fn blocks_kernel(ty: GgmlType) -> Option<Kernel> {
     }
 }
 
-/// Invocations per workgroup of the block matvec (each owns 4 rows).
+/// Invocations per workgroup of the block matvec.
 const BLOCKS_WG: u32 = 16;
+/// Rows each invocation of the block matvec owns (`ROWS` in shaders/matvec_blocks.wgsl).
+const BLOCKS_ROWS: usize = 8;
 
 /// The kernels of one weight type.
 #[derive(Clone, Copy, Debug)]
@@ -345,7 +347,7 @@ impl Matmul<'_> {
             .kernels
             .pipeline(&gpu.device, &KernelVariant { kernel, entry_point: "main", constants: vec![("WG", wg)] });
         let items = (self.weight.cols / 32) as u32;
-        self.dispatch_matvec_parts(gpu, encoder, kernel.name, &pipeline, (row_words, items, flags), 4 * wg as usize)
+        self.dispatch_matvec_parts(gpu, encoder, kernel.name, &pipeline, (row_words, items, flags), BLOCKS_ROWS * wg as usize)
     }
 
     /// One matvec pass over the weight's parts: a dispatch per part, with the
