@@ -7,7 +7,7 @@
 // SIMD lanes, emulate each storage load with a loop over the lanes whether
 // or not the lanes' addresses agree, and keep private arrays in memory. So
 // x loads cost as much as weight loads, and the rows live in named locals
-// (rows in a private array ran 1.6-1.7x slower). Loading x a pair of runs
+// (rows in a private array ran 1.55x slower on lavapipe, 1.75x on SwiftShader). Loading x a pair of runs
 // at a time, for 8 rows, keeps few values live. Measured on SmolLM2's
 // 1536 x 576 Q4_1 matrices: SwiftShader 1450 -> 610 us, lavapipe 330 ->
 // 255 us, against 4 rows with a whole block of x loaded per step.
