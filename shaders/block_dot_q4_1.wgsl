@@ -24,3 +24,17 @@ fn block_total(at: u32, s: f32, x_sum: f32) -> f32 {
     let dm = unpack2x16float(w[at]);
     return (255.0 * dm.x) * s + dm.y * x_sum;
 }
+
+// For matmul_blocks.wgsl (several tokens): pair k's weights as unit
+// values (q / 255), run a then run b, and the block's (scale, offset) such
+// that a value is scale * unit + offset. The high nibbles are shifted down
+// here (one shift per word), as the decoded pair serves several tokens.
+fn pair_units(at: u32, k: u32) -> mat2x4<f32> {
+    let word = w[at + 1u + k];
+    return mat2x4<f32>(unpack4x8unorm(word & 0x0f0f0f0fu), unpack4x8unorm((word >> 4u) & 0x0f0f0f0fu));
+}
+
+fn block_scales(at: u32) -> vec2<f32> {
+    let dm = unpack2x16float(w[at]);
+    return vec2<f32>(255.0 * dm.x, dm.y);
+}

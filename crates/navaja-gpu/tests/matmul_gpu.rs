@@ -185,6 +185,80 @@ fn every_prefill_shape_matches_the_reference() {
     }
 }
 
+#[test]
+fn block_prefill_matches_the_reference() {
+    // The CPU adapters' block prefill kernel (shaders/matmul_blocks.wgsl),
+    // run directly so that it is checked on any adapter: rows and tokens
+    // that are not multiples of its 8 rows x 8 tokens, bias, accumulation,
+    // split weights, x and y at offsets inside larger buffers.
+    let gpu = gpu();
+    let mut rng = StdRng::seed_from_u64(0xb10c2);
+    for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
+        let cases = [(1, 32, 2), (5, 64, 3), (67, 96, 13), (130, 576, 9), (16, 160, 8), (9, 32, 1), (20, 64, 17)];
+        for (case, (rows, cols, n)) in cases.into_iter().enumerate() {
+            let w = random_weight(&mut rng, ty, rows, cols);
+            let weight = if case == 2 {
+                let row_bytes = gpu.upload_weight("probe", ty, 1, cols, &w[..w.len() / rows]).unwrap().gpu_bytes();
+                gpu.upload_weight_split("split", ty, rows, cols, &w, 9 * row_bytes).unwrap()
+            } else {
+                gpu.upload_weight("w", ty, rows, cols, &w).unwrap()
+            };
+            let x = random_vec(&mut rng, n * cols);
+            let bias = (case % 2 == 1).then(|| random_vec(&mut rng, rows));
+            let y_init = (case % 3 == 2).then(|| random_vec(&mut rng, n * rows));
+            let (x_offset, y_offset) = (8u32, 3u32);
+            let mut x_all = random_vec(&mut rng, x_offset as usize + n * cols + 4);
+            x_all[x_offset as usize..x_offset as usize + n * cols].copy_from_slice(&x);
+            let mut y_all = random_vec(&mut rng, y_offset as usize + n * rows + 2);
+            if let Some(y) = &y_init {
+                y_all[y_offset as usize..y_offset as usize + n * rows].copy_from_slice(y);
+            }
+            let x_buf = gpu.upload_f32("x", &x_all).unwrap();
+            let y_buf = output_with(gpu, &y_all);
+            let bias_buf = bias.as_ref().map(|b| gpu.upload_f32("bias", b).unwrap());
+            let op = Matmul {
+                weight: &weight,
+                x: &x_buf,
+                x_offset,
+                y: &y_buf,
+                y_offset,
+                n: n as u32,
+                bias: bias_buf.as_ref(),
+                accumulate: y_init.is_some(),
+            };
+            if gpu.adapter.is_cpu() && n > 1 {
+                assert_eq!(PrefillShape::for_weight(gpu, &weight, n as u32), PrefillShape::Blocks { wg: 16 });
+            }
+            let mut encoder = gpu.device.create_command_encoder(&Default::default());
+            op.encode_prefill(gpu, &mut encoder, PrefillShape::Blocks { wg: 16 }).unwrap();
+            gpu.queue.submit([encoder.finish()]);
+            let all = pollster::block_on(gpu.read_f32(&y_buf, y_all.len())).unwrap();
+            gpu.check_health().unwrap();
+            let end = y_offset as usize + n * rows;
+            assert_eq!(&all[..y_offset as usize], &y_all[..y_offset as usize], "before y");
+            assert_eq!(&all[end..], &y_all[end..], "after y");
+            let what =
+                format!("block prefill {ty} {rows}x{cols} n={n} bias={} acc={}", bias.is_some(), y_init.is_some());
+            let got = &all[y_offset as usize..end];
+            assert_matches(&what, ty, &w, rows, cols, &x, n, bias.as_deref(), y_init.as_deref(), got);
+        }
+    }
+    // A type without a block kernel, and columns that are not whole blocks, are refused.
+    let w = random_weight(&mut rng, GgmlType::F16, 3, 32);
+    let weight = gpu.upload_weight("f16", GgmlType::F16, 3, 32, &w).unwrap();
+    let x = gpu.upload_f32("x", &[0.5; 80]).unwrap();
+    let y = gpu.output_f32("y", 6).unwrap();
+    let op = Matmul { weight: &weight, x: &x, x_offset: 0, y: &y, y_offset: 0, n: 2, bias: None, accumulate: false };
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    let err = op.encode_prefill(gpu, &mut encoder, PrefillShape::Blocks { wg: 16 }).unwrap_err();
+    assert_eq!(err.code(), "unsupported-model");
+    let w = random_weight(&mut rng, GgmlType::Q8_0, 3, 32);
+    let weight = gpu.upload_weight("q8", GgmlType::Q8_0, 3, 32, &w).unwrap();
+    let op = Matmul { weight: &weight, x: &x, x_offset: 2, y: &y, y_offset: 0, n: 2, bias: None, accumulate: false };
+    let err = op.encode_prefill(gpu, &mut encoder, PrefillShape::Blocks { wg: 16 }).unwrap_err();
+    assert_eq!(err.code(), "invalid-argument");
+}
+
 /// Runs a matrix-matrix kernel in `shape` (accumulating onto `y0` when
 /// given) and reads y back.
 fn run_prefill(
@@ -518,7 +592,7 @@ fn matvec_speed_report() {
 
 /// Prefill speed: 128 tokens through the SmolLM2-135M projections,
 /// `cargo test -p navaja-gpu --test matmul_gpu -- --ignored --nocapture matmul_speed`.
-/// NAVAJA_PREFILL_TRY=tiled,16:2:8 (wg:r:t) also times other shapes.
+/// NAVAJA_PREFILL_TRY=tiled,blocks:64,16:2:8 (blocks:wg, wg:r:t) also times other shapes.
 #[test]
 #[ignore = "a benchmark: tens of seconds on lavapipe"]
 fn matmul_speed_report() {
@@ -531,6 +605,8 @@ fn matmul_speed_report() {
             s.split(',')
                 .map(|item| match item {
                     "tiled" => PrefillShape::Tiled,
+                    "blocks" => PrefillShape::Blocks { wg: 16 },
+                    _ if item.starts_with("blocks:") => PrefillShape::Blocks { wg: item[7..].parse().unwrap() },
                     _ => {
                         let f: Vec<u32> = item.split(':').map(|v| v.parse().unwrap()).collect();
                         PrefillShape::Lanes { wg: f[0], r: f[1], t: f[2] }

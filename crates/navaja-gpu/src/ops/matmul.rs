@@ -4,8 +4,9 @@
 //! which streams every weight word once; several tokens (prefill) run, on
 //! GPUs, the tiled kernel `shaders/matmul.wgsl`, which decodes each weight
 //! tile once into workgroup memory and reuses it for 64 tokens, and on CPU
-//! adapters `shaders/matmul_lanes.wgsl`, where each lane keeps a block of
-//! outputs in registers (see [`PrefillShape`]). Each is one shared body
+//! adapters `shaders/matmul_blocks.wgsl` (Q4_1, Q8_0) or
+//! `shaders/matmul_lanes.wgsl` (other types), where each lane keeps a block
+//! of outputs in registers (see [`PrefillShape`]). Each is one shared body
 //! behind a small per-type decoder (`shaders/quant_<type>.wgsl`).
 
 use navaja_core::ops::matmul::check_matmul_shape;
@@ -68,6 +69,19 @@ pub const MATVEC_BLOCKS_Q8_0: Kernel = Kernel {
     constants: &[("WG", 16)],
 };
 
+/// The CPU adapters' prefill kernel for weight types of 32-value blocks
+/// (shaders/matmul_blocks.wgsl; see [`PrefillShape::Blocks`]).
+pub const MATMUL_BLOCKS_Q4_1: Kernel = Kernel {
+    name: "matmul_blocks_q4_1",
+    wgsl: shader!("block_dot_common.wgsl", "block_dot_q4_1.wgsl", "matmul_blocks.wgsl"),
+    constants: &[("WG", 16)],
+};
+pub const MATMUL_BLOCKS_Q8_0: Kernel = Kernel {
+    name: "matmul_blocks_q8_0",
+    wgsl: shader!("block_dot_common.wgsl", "block_dot_q8_0.wgsl", "matmul_blocks.wgsl"),
+    constants: &[("WG", 16)],
+};
+
 /// The block matvec of `ty`, where there is one.
 fn blocks_kernel(ty: GgmlType) -> Option<Kernel> {
     match ty {
@@ -76,6 +90,20 @@ fn blocks_kernel(ty: GgmlType) -> Option<Kernel> {
         _ => None,
     }
 }
+
+/// The block prefill kernel of `ty`, where there is one.
+fn blocks_prefill_kernel(ty: GgmlType) -> Option<Kernel> {
+    match ty {
+        GgmlType::Q4_1 => Some(MATMUL_BLOCKS_Q4_1),
+        GgmlType::Q8_0 => Some(MATMUL_BLOCKS_Q8_0),
+        _ => None,
+    }
+}
+
+/// Rows and tokens each invocation of the block prefill kernel owns
+/// (`ROWS`, `TOKENS` in shaders/matmul_blocks.wgsl).
+const BLOCKS_PREFILL_ROWS: u32 = 8;
+const BLOCKS_PREFILL_TOKENS: u32 = 8;
 
 /// Invocations per workgroup of the block matvec.
 const BLOCKS_WG: u32 = 16;
@@ -154,7 +182,7 @@ struct MatmulParams {
     _pad: u32,
 }
 
-/// Mirrors `struct Params` in shaders/matmul_lanes.wgsl.
+/// Mirrors `struct Params` in shaders/matmul_lanes.wgsl and shaders/matmul_blocks.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct LanesParams {
@@ -240,6 +268,11 @@ pub enum PrefillShape {
     /// tokens and walks the inner dimension in registers (CPU adapters).
     /// Needs x_offset and cols multiples of 4 (x is read as vec4).
     Lanes { wg: u32, r: u32, t: u32 },
+    /// shaders/matmul_blocks.wgsl: each of `wg` lanes owns 8 rows x 8
+    /// tokens, a block's pair of runs decoded once for the 8 tokens (CPU
+    /// adapters, weight types of 32-value blocks: Q4_1, Q8_0). Needs cols a
+    /// multiple of 32 and x_offset of 4.
+    Blocks { wg: u32 },
 }
 
 impl PrefillShape {
@@ -255,8 +288,15 @@ impl PrefillShape {
     /// (2 cores, 128 tokens of SmolLM2-135M's Q4_1 projections): 0.7 GFLOP/s
     /// tiled, 4.8 GFLOP/s in this shape; 8 rows per lane spill registers and
     /// lose, as do fewer than 4 rows or 16 tokens.
-    pub fn for_weight(gpu: &GpuDevice, _weight: &GpuWeight, n: u32) -> PrefillShape {
+    ///
+    /// Q4_1 and Q8_0 weights of whole blocks take the block kernel instead
+    /// ([`PrefillShape::Blocks`]): 3.5-4.5x this shape on SwiftShader, 1.1x
+    /// on lavapipe (same 128-token measurement; see shaders/matmul_blocks.wgsl).
+    pub fn for_weight(gpu: &GpuDevice, weight: &GpuWeight, n: u32) -> PrefillShape {
         if gpu.adapter.is_cpu() {
+            if weight.cols.is_multiple_of(32) && blocks_prefill_kernel(weight.ty).is_some() {
+                return PrefillShape::Blocks { wg: gpu.kernels.workgroup_size(BLOCKS_WG) };
+            }
             let t = n.next_power_of_two().clamp(2, 32);
             return PrefillShape::Lanes { wg: gpu.kernels.workgroup_size(16), r: 4, t };
         }
@@ -264,9 +304,12 @@ impl PrefillShape {
     }
 
     fn check(&self) -> Result<()> {
-        if let PrefillShape::Lanes { wg, r, t } = *self
-            && !(wg.is_power_of_two() && (1..=16).contains(&r) && (1..=32).contains(&t))
-        {
+        let ok = match *self {
+            PrefillShape::Tiled => true,
+            PrefillShape::Lanes { wg, r, t } => wg.is_power_of_two() && (1..=16).contains(&r) && (1..=32).contains(&t),
+            PrefillShape::Blocks { wg } => wg.is_power_of_two(),
+        };
+        if !ok {
             return Err(NavajaError::invalid(format!("matmul: unusable shape {self:?}")));
         }
         Ok(())
@@ -305,7 +348,9 @@ impl Matmul<'_> {
             return self.encode_matvec(gpu, encoder, MatvecShape::for_weight(gpu, self.weight));
         }
         match PrefillShape::for_weight(gpu, self.weight, self.n) {
-            shape @ PrefillShape::Lanes { .. } if self.x_aligned() => self.encode_prefill(gpu, encoder, shape),
+            shape @ (PrefillShape::Lanes { .. } | PrefillShape::Blocks { .. }) if self.x_aligned() => {
+                self.encode_prefill(gpu, encoder, shape)
+            }
             _ => self.encode_prefill(gpu, encoder, PrefillShape::Tiled),
         }
     }
@@ -347,7 +392,14 @@ impl Matmul<'_> {
             .kernels
             .pipeline(&gpu.device, &KernelVariant { kernel, entry_point: "main", constants: vec![("WG", wg)] });
         let items = (self.weight.cols / 32) as u32;
-        self.dispatch_matvec_parts(gpu, encoder, kernel.name, &pipeline, (row_words, items, flags), BLOCKS_ROWS * wg as usize)
+        self.dispatch_matvec_parts(
+            gpu,
+            encoder,
+            kernel.name,
+            &pipeline,
+            (row_words, items, flags),
+            BLOCKS_ROWS * wg as usize,
+        )
     }
 
     /// One matvec pass over the weight's parts: a dispatch per part, with the
@@ -404,7 +456,8 @@ impl Matmul<'_> {
 
     /// Records a matrix-matrix kernel in an explicit `shape` (for tuning and
     /// tests), for any n. [`PrefillShape::Lanes`] requires x_offset and cols
-    /// multiples of 4.
+    /// multiples of 4, [`PrefillShape::Blocks`] also cols a multiple of 32
+    /// and a Q4_1 or Q8_0 weight.
     pub fn encode_prefill(
         &self,
         gpu: &GpuDevice,
@@ -414,24 +467,53 @@ impl Matmul<'_> {
         shape.check()?;
         match shape {
             PrefillShape::Tiled => self.encode_tiled(gpu, encoder),
-            PrefillShape::Lanes { wg, r, t } => self.encode_lanes(gpu, encoder, wg, r, t),
+            PrefillShape::Lanes { wg, r, t } => {
+                if !self.x_aligned() {
+                    return Err(NavajaError::invalid("matmul lanes: needs x_offset and cols multiples of 4"));
+                }
+                let kernel = kernels_for(self.weight.ty)?.lanes;
+                let tail = u32::from(!self.weight.cols.is_multiple_of(UNIT));
+                let constants = vec![("WG", wg), ("R", r), ("T", t), ("TAIL", tail)];
+                self.encode_lane_tiles(
+                    gpu,
+                    encoder,
+                    KernelVariant { kernel, entry_point: "main", constants },
+                    wg * r,
+                    t,
+                )
+            }
+            PrefillShape::Blocks { wg } => {
+                let kernel = blocks_prefill_kernel(self.weight.ty).ok_or_else(|| {
+                    NavajaError::unsupported(format!("block matmul: no kernel for weights of type {}", self.weight.ty))
+                })?;
+                if !self.x_aligned() || !self.weight.cols.is_multiple_of(32) {
+                    return Err(NavajaError::invalid("block matmul: needs x_offset a multiple of 4 and cols of 32"));
+                }
+                let variant = KernelVariant { kernel, entry_point: "main", constants: vec![("WG", wg)] };
+                self.encode_lane_tiles(gpu, encoder, variant, wg * BLOCKS_PREFILL_ROWS, BLOCKS_PREFILL_TOKENS)
+            }
         }
     }
 
-    fn encode_lanes(&self, gpu: &GpuDevice, encoder: &mut wgpu::CommandEncoder, wg: u32, r: u32, t: u32) -> Result<()> {
-        if !self.x_aligned() {
-            return Err(NavajaError::invalid("matmul lanes: needs x_offset and cols multiples of 4"));
-        }
+    /// Records a kernel whose workgroups each cover `rows_per_group` rows x
+    /// `tokens_per_tile` tokens with the params of shaders/matmul_lanes.wgsl
+    /// (also those of shaders/matmul_blocks.wgsl).
+    fn encode_lane_tiles(
+        &self,
+        gpu: &GpuDevice,
+        encoder: &mut wgpu::CommandEncoder,
+        variant: KernelVariant,
+        rows_per_group: u32,
+        tokens_per_tile: u32,
+    ) -> Result<()> {
         let (_, row_words, flags) = self.validate(gpu)?;
-        let kernel = kernels_for(self.weight.ty)?.lanes;
-        let tail = u32::from(!self.weight.cols.is_multiple_of(UNIT));
-        let constants = vec![("WG", wg), ("R", r), ("T", t), ("TAIL", tail)];
-        let pipeline = gpu.kernels.pipeline(&gpu.device, &KernelVariant { kernel, entry_point: "main", constants });
-        let mut pass = encoder
-            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.name), timestamp_writes: None });
+        let label = variant.kernel.name;
+        let pipeline = gpu.kernels.pipeline(&gpu.device, &variant);
+        let mut pass =
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
         pass.set_pipeline(&pipeline);
-        let token_tiles = self.n.div_ceil(t) as usize;
-        let rows_per_group = (wg * r) as usize;
+        let token_tiles = self.n.div_ceil(tokens_per_tile) as usize;
+        let rows_per_group = rows_per_group as usize;
         let block_len = match self.weight.ty.block_len() {
             1 => UNIT, // F32, F16: 16-value pseudo-blocks
             len => len,
