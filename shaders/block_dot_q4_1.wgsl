@@ -25,13 +25,17 @@ fn block_total(at: u32, s: f32, x_sum: f32) -> f32 {
     return (255.0 * dm.x) * s + dm.y * x_sum;
 }
 
-// For matmul_blocks.wgsl (several tokens): pair k's weights as unit
-// values (q / 255), run a then run b, and the block's (scale, offset) such
-// that a value is scale * unit + offset. The high nibbles are shifted down
-// here (one shift per word), as the decoded pair serves several tokens.
-fn pair_units(at: u32, k: u32) -> mat2x4<f32> {
+// For matmul_blocks.wgsl (several tokens): pair k's weights, run a then run
+// b, from unit values (q / 255) times the block's `scale`, and the block's
+// (scale, offset) such that a value is scale * unit + offset. The high
+// nibbles are shifted down here (one shift per word), as the decoded pair
+// serves several tokens.
+const W_WORDS: u32 = 1u;
+const HAS_OFFSETS: bool = true;
+
+fn pair_weights(at: u32, k: u32, scale: f32) -> mat2x4<f32> {
     let word = w[at + 1u + k];
-    return mat2x4<f32>(unpack4x8unorm(word & 0x0f0f0f0fu), unpack4x8unorm((word >> 4u) & 0x0f0f0f0fu));
+    return mat2x4<f32>(unpack4x8unorm(word & 0x0f0f0f0fu), unpack4x8unorm((word >> 4u) & 0x0f0f0f0fu)) * scale;
 }
 
 fn block_scales(at: u32) -> vec2<f32> {

@@ -24,11 +24,14 @@ fn block_total(at: u32, s: f32, x_sum: f32) -> f32 {
     return unpack2x16float(w[at + 8u]).x * (255.0 * s - 128.0 * x_sum);
 }
 
-// For matmul_blocks.wgsl (several tokens): pair k's weights as unit
-// values ((q + 128) / 255), run a then run b, and the block's (scale,
-// offset) such that a value is scale * unit + offset.
-fn pair_units(at: u32, k: u32) -> mat2x4<f32> {
-    return mat2x4<f32>(offset_bytes(w[at + k]), offset_bytes(w[at + 4u + k]));
+// For matmul_blocks.wgsl (several tokens): pair k's weights, run a then run
+// b, from unit values ((q + 128) / 255) times the block's `scale`, and the
+// block's (scale, offset) such that a value is scale * unit + offset.
+const W_WORDS: u32 = 1u;
+const HAS_OFFSETS: bool = true;
+
+fn pair_weights(at: u32, k: u32, scale: f32) -> mat2x4<f32> {
+    return mat2x4<f32>(offset_bytes(w[at + k]), offset_bytes(w[at + 4u + k])) * scale;
 }
 
 fn block_scales(at: u32) -> vec2<f32> {

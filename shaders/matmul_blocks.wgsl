@@ -1,7 +1,7 @@
 // y = W x (+ bias) (+ y) for several tokens (prefill) on CPU adapters, for
-// weight types of 32-value blocks: each invocation owns 8 consecutive rows
-// x 8 consecutive tokens of outputs, two vec4 per row (tokens 0..3 and
-// 4..7 of its tile), in named locals. A block is walked a pair of runs at
+// weights read in blocks of 32 values (Q4_1, Q8_0, F32, F16): each
+// invocation owns 8 consecutive rows x 8 consecutive tokens of outputs, two
+// vec4 per row (tokens 0..3 and 4..7 of its tile), in named locals. A block is walked a pair of runs at
 // a time (see block_dot_common.wgsl): the pair's x for the 8 tokens is
 // loaded once, as matrices with a column per token, and serves the 8 rows;
 // each row's pair of weights is decoded and scaled once and serves the 8
@@ -16,11 +16,17 @@
 // SmolLM2's 1536 x 576 Q4_1 matrix): matmul_lanes.wgsl 520 ms, 8 rows x 4
 // tokens 155 ms, this shape 115 ms; 4 rows x 8 tokens 215 ms (x loads
 // served fewer rows), 16 rows x 8 tokens no better. lavapipe: 45 -> 40 ms.
+// MiniLM's F32 384 x 1536: SwiftShader 343 -> 100 ms, lavapipe 35 -> 34 ms.
 //
-// Before this file: block_dot_common.wgsl (the weight binding) and a
-// block_dot_<type>.wgsl defining BLOCK_WORDS and
-//   fn pair_units(at, k) -> mat2x4<f32>   (pair k's weights: run a, run b)
+// Before this file: a block_dot_<type>.wgsl (after block_dot_common.wgsl,
+// the u32 weight binding, for quantized types; F32 and F16 bind their own)
+// defining
+//   W_WORDS: u32                          (u32 words per element of w)
+//   BLOCK_WORDS: u32                      (elements of w per block)
+//   HAS_OFFSETS: bool                     (whether block_scales' offset is used)
 //   fn block_scales(at) -> vec2<f32>      (value = scale * unit + offset)
+//   fn pair_weights(at, k, scale) -> mat2x4<f32>
+//                                         (pair k's weights: run a, run b)
 // Prepended constant: WG (invocations per workgroup). The host uses this
 // kernel only when cols is a multiple of 32 and x_offset of 4.
 //
@@ -88,17 +94,18 @@ fn main(
     // Rows and tokens past the end read the last one (never out of
     // bounds) and are not stored.
     let last = p.rows - 1u;
-    let w0 = min(row0 + 0u, last) * p.row_words;
-    let w1 = min(row0 + 1u, last) * p.row_words;
-    let w2 = min(row0 + 2u, last) * p.row_words;
-    let w3 = min(row0 + 3u, last) * p.row_words;
-    let w4 = min(row0 + 4u, last) * p.row_words;
-    let w5 = min(row0 + 5u, last) * p.row_words;
-    let w6 = min(row0 + 6u, last) * p.row_words;
-    let w7 = min(row0 + 7u, last) * p.row_words;
+    let row_len = p.row_words / W_WORDS; // elements of w per row
+    let w0 = row0 * row_len;
+    let w1 = min(row0 + 1u, last) * row_len;
+    let w2 = min(row0 + 2u, last) * row_len;
+    let w3 = min(row0 + 3u, last) * row_len;
+    let w4 = min(row0 + 4u, last) * row_len;
+    let w5 = min(row0 + 5u, last) * row_len;
+    let w6 = min(row0 + 6u, last) * row_len;
+    let w7 = min(row0 + 7u, last) * row_len;
     let cols4 = p.cols / 4u;
     let last_tok = p.n - 1u;
-    let x0 = p.x_offset4 + min(tok0 + 0u, last_tok) * cols4;
+    let x0 = p.x_offset4 + tok0 * cols4;
     let x1 = p.x_offset4 + min(tok0 + 1u, last_tok) * cols4;
     let x2 = p.x_offset4 + min(tok0 + 2u, last_tok) * cols4;
     let x3 = p.x_offset4 + min(tok0 + 3u, last_tok) * cols4;
@@ -145,49 +152,53 @@ fn main(
             let xb_lo = mat4x4<f32>(x[x0 + ib], x[x1 + ib], x[x2 + ib], x[x3 + ib]);
             let xa_hi = mat4x4<f32>(x[x4 + ia], x[x5 + ia], x[x6 + ia], x[x7 + ia]);
             let xb_hi = mat4x4<f32>(x[x4 + ib], x[x5 + ib], x[x6 + ib], x[x7 + ib]);
-            x_sums_lo += ones * xa_lo + ones * xb_lo;
-            x_sums_hi += ones * xa_hi + ones * xb_hi;
-            let u0 = pair_units(w0 + at, k) * sc0.x;
+            if (HAS_OFFSETS) {
+                x_sums_lo += ones * xa_lo + ones * xb_lo;
+                x_sums_hi += ones * xa_hi + ones * xb_hi;
+            }
+            let u0 = pair_weights(w0 + at, k, sc0.x);
             acc0_lo += u0[0] * xa_lo + u0[1] * xb_lo;
             acc0_hi += u0[0] * xa_hi + u0[1] * xb_hi;
-            let u1 = pair_units(w1 + at, k) * sc1.x;
+            let u1 = pair_weights(w1 + at, k, sc1.x);
             acc1_lo += u1[0] * xa_lo + u1[1] * xb_lo;
             acc1_hi += u1[0] * xa_hi + u1[1] * xb_hi;
-            let u2 = pair_units(w2 + at, k) * sc2.x;
+            let u2 = pair_weights(w2 + at, k, sc2.x);
             acc2_lo += u2[0] * xa_lo + u2[1] * xb_lo;
             acc2_hi += u2[0] * xa_hi + u2[1] * xb_hi;
-            let u3 = pair_units(w3 + at, k) * sc3.x;
+            let u3 = pair_weights(w3 + at, k, sc3.x);
             acc3_lo += u3[0] * xa_lo + u3[1] * xb_lo;
             acc3_hi += u3[0] * xa_hi + u3[1] * xb_hi;
-            let u4 = pair_units(w4 + at, k) * sc4.x;
+            let u4 = pair_weights(w4 + at, k, sc4.x);
             acc4_lo += u4[0] * xa_lo + u4[1] * xb_lo;
             acc4_hi += u4[0] * xa_hi + u4[1] * xb_hi;
-            let u5 = pair_units(w5 + at, k) * sc5.x;
+            let u5 = pair_weights(w5 + at, k, sc5.x);
             acc5_lo += u5[0] * xa_lo + u5[1] * xb_lo;
             acc5_hi += u5[0] * xa_hi + u5[1] * xb_hi;
-            let u6 = pair_units(w6 + at, k) * sc6.x;
+            let u6 = pair_weights(w6 + at, k, sc6.x);
             acc6_lo += u6[0] * xa_lo + u6[1] * xb_lo;
             acc6_hi += u6[0] * xa_hi + u6[1] * xb_hi;
-            let u7 = pair_units(w7 + at, k) * sc7.x;
+            let u7 = pair_weights(w7 + at, k, sc7.x);
             acc7_lo += u7[0] * xa_lo + u7[1] * xb_lo;
             acc7_hi += u7[0] * xa_hi + u7[1] * xb_hi;
         }
-        acc0_lo += sc0.y * x_sums_lo;
-        acc0_hi += sc0.y * x_sums_hi;
-        acc1_lo += sc1.y * x_sums_lo;
-        acc1_hi += sc1.y * x_sums_hi;
-        acc2_lo += sc2.y * x_sums_lo;
-        acc2_hi += sc2.y * x_sums_hi;
-        acc3_lo += sc3.y * x_sums_lo;
-        acc3_hi += sc3.y * x_sums_hi;
-        acc4_lo += sc4.y * x_sums_lo;
-        acc4_hi += sc4.y * x_sums_hi;
-        acc5_lo += sc5.y * x_sums_lo;
-        acc5_hi += sc5.y * x_sums_hi;
-        acc6_lo += sc6.y * x_sums_lo;
-        acc6_hi += sc6.y * x_sums_hi;
-        acc7_lo += sc7.y * x_sums_lo;
-        acc7_hi += sc7.y * x_sums_hi;
+        if (HAS_OFFSETS) {
+            acc0_lo += sc0.y * x_sums_lo;
+            acc0_hi += sc0.y * x_sums_hi;
+            acc1_lo += sc1.y * x_sums_lo;
+            acc1_hi += sc1.y * x_sums_hi;
+            acc2_lo += sc2.y * x_sums_lo;
+            acc2_hi += sc2.y * x_sums_hi;
+            acc3_lo += sc3.y * x_sums_lo;
+            acc3_hi += sc3.y * x_sums_hi;
+            acc4_lo += sc4.y * x_sums_lo;
+            acc4_hi += sc4.y * x_sums_hi;
+            acc5_lo += sc5.y * x_sums_lo;
+            acc5_hi += sc5.y * x_sums_hi;
+            acc6_lo += sc6.y * x_sums_lo;
+            acc6_hi += sc6.y * x_sums_hi;
+            acc7_lo += sc7.y * x_sums_lo;
+            acc7_hi += sc7.y * x_sums_hi;
+        }
     }
     store_row(row0 + 0u, tok0, acc0_lo);
     store_row(row0 + 0u, tok0 + 4u, acc0_hi);

@@ -193,8 +193,21 @@ fn block_prefill_matches_the_reference() {
     // split weights, x and y at offsets inside larger buffers.
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(0xb10c2);
-    for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
-        let cases = [(1, 32, 2), (5, 64, 3), (67, 96, 13), (130, 576, 9), (16, 160, 8), (9, 32, 1), (20, 64, 17)];
+    for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::F32, GgmlType::F16] {
+        let cases = [
+            (3, 32, 1),
+            (4, 32, 1),
+            (1, 32, 2),
+            (8, 32, 1),
+            (9, 32, 1),
+            (5, 32, 3),
+            (5, 64, 3),
+            (67, 96, 13),
+            (130, 576, 9),
+            (16, 160, 8),
+            (9, 32, 1),
+            (20, 64, 17),
+        ];
         for (case, (rows, cols, n)) in cases.into_iter().enumerate() {
             let w = random_weight(&mut rng, ty, rows, cols);
             let weight = if case == 2 {
@@ -244,9 +257,9 @@ fn block_prefill_matches_the_reference() {
         }
     }
     // A type without a block kernel, and columns that are not whole blocks, are refused.
-    let w = random_weight(&mut rng, GgmlType::F16, 3, 32);
-    let weight = gpu.upload_weight("f16", GgmlType::F16, 3, 32, &w).unwrap();
-    let x = gpu.upload_f32("x", &[0.5; 80]).unwrap();
+    let w = random_weight(&mut rng, GgmlType::Q6_K, 3, 256);
+    let weight = gpu.upload_weight("q6_k", GgmlType::Q6_K, 3, 256, &w).unwrap();
+    let x = gpu.upload_f32("x", &[0.5; 520]).unwrap();
     let y = gpu.output_f32("y", 6).unwrap();
     let op = Matmul { weight: &weight, x: &x, x_offset: 0, y: &y, y_offset: 0, n: 2, bias: None, accumulate: false };
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
@@ -590,7 +603,7 @@ fn matvec_speed_report() {
     }
 }
 
-/// Prefill speed: 128 tokens through the SmolLM2-135M projections,
+/// Prefill speed: 128 tokens through the SmolLM2-135M and MiniLM projections,
 /// `cargo test -p navaja-gpu --test matmul_gpu -- --ignored --nocapture matmul_speed`.
 /// NAVAJA_PREFILL_TRY=tiled,blocks:64,16:2:8 (blocks:wg, wg:r:t) also times other shapes.
 #[test]
@@ -619,6 +632,12 @@ fn matmul_speed_report() {
     let mut shapes = vec![];
     for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
         for (rows, cols) in [(576, 576), (192, 576), (1536, 576), (576, 1536)] {
+            shapes.push((ty, rows, cols));
+        }
+    }
+    // all-MiniLM-L6-v2's projections (F32 safetensors; F16 as in other exports).
+    for ty in [GgmlType::F32, GgmlType::F16] {
+        for (rows, cols) in [(384, 384), (1536, 384), (384, 1536)] {
             shapes.push((ty, rows, cols));
         }
     }

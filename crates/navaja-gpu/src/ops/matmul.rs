@@ -4,7 +4,7 @@
 //! which streams every weight word once; several tokens (prefill) run, on
 //! GPUs, the tiled kernel `shaders/matmul.wgsl`, which decodes each weight
 //! tile once into workgroup memory and reuses it for 64 tokens, and on CPU
-//! adapters `shaders/matmul_blocks.wgsl` (Q4_1, Q8_0) or
+//! adapters `shaders/matmul_blocks.wgsl` (Q4_1, Q8_0, F32, F16) or
 //! `shaders/matmul_lanes.wgsl` (other types), where each lane keeps a block
 //! of outputs in registers (see [`PrefillShape`]). Each is one shared body
 //! behind a small per-type decoder (`shaders/quant_<type>.wgsl`).
@@ -81,6 +81,16 @@ pub const MATMUL_BLOCKS_Q8_0: Kernel = Kernel {
     wgsl: shader!("block_dot_common.wgsl", "block_dot_q8_0.wgsl", "matmul_blocks.wgsl"),
     constants: &[("WG", 16)],
 };
+pub const MATMUL_BLOCKS_F32: Kernel = Kernel {
+    name: "matmul_blocks_f32",
+    wgsl: shader!("block_dot_f32.wgsl", "matmul_blocks.wgsl"),
+    constants: &[("WG", 16)],
+};
+pub const MATMUL_BLOCKS_F16: Kernel = Kernel {
+    name: "matmul_blocks_f16",
+    wgsl: shader!("block_dot_f16.wgsl", "matmul_blocks.wgsl"),
+    constants: &[("WG", 16)],
+};
 
 /// The block matvec of `ty`, where there is one.
 fn blocks_kernel(ty: GgmlType) -> Option<Kernel> {
@@ -96,6 +106,8 @@ fn blocks_prefill_kernel(ty: GgmlType) -> Option<Kernel> {
     match ty {
         GgmlType::Q4_1 => Some(MATMUL_BLOCKS_Q4_1),
         GgmlType::Q8_0 => Some(MATMUL_BLOCKS_Q8_0),
+        GgmlType::F32 => Some(MATMUL_BLOCKS_F32),
+        GgmlType::F16 => Some(MATMUL_BLOCKS_F16),
         _ => None,
     }
 }
@@ -270,7 +282,7 @@ pub enum PrefillShape {
     Lanes { wg: u32, r: u32, t: u32 },
     /// shaders/matmul_blocks.wgsl: each of `wg` lanes owns 8 rows x 8
     /// tokens, a block's pair of runs decoded once for the 8 tokens (CPU
-    /// adapters, weight types of 32-value blocks: Q4_1, Q8_0). Needs cols a
+    /// adapters; Q4_1, Q8_0, F32 and F16 in blocks of 32 values). Needs cols a
     /// multiple of 32 and x_offset of 4.
     Blocks { wg: u32 },
 }
@@ -289,7 +301,7 @@ impl PrefillShape {
     /// tiled, 4.8 GFLOP/s in this shape; 8 rows per lane spill registers and
     /// lose, as do fewer than 4 rows or 16 tokens.
     ///
-    /// Q4_1 and Q8_0 weights of whole blocks take the block kernel instead
+    /// Q4_1, Q8_0, F32 and F16 weights of whole 32-value blocks take the block kernel instead
     /// ([`PrefillShape::Blocks`]): 3.5-4.5x this shape on SwiftShader, 1.1x
     /// on lavapipe (same 128-token measurement; see shaders/matmul_blocks.wgsl).
     pub fn for_weight(gpu: &GpuDevice, weight: &GpuWeight, n: u32) -> PrefillShape {
@@ -457,7 +469,7 @@ impl Matmul<'_> {
     /// Records a matrix-matrix kernel in an explicit `shape` (for tuning and
     /// tests), for any n. [`PrefillShape::Lanes`] requires x_offset and cols
     /// multiples of 4, [`PrefillShape::Blocks`] also cols a multiple of 32
-    /// and a Q4_1 or Q8_0 weight.
+    /// and a Q4_1, Q8_0, F32 or F16 weight.
     pub fn encode_prefill(
         &self,
         gpu: &GpuDevice,
@@ -474,13 +486,12 @@ impl Matmul<'_> {
                 let kernel = kernels_for(self.weight.ty)?.lanes;
                 let tail = u32::from(!self.weight.cols.is_multiple_of(UNIT));
                 let constants = vec![("WG", wg), ("R", r), ("T", t), ("TAIL", tail)];
-                self.encode_lane_tiles(
-                    gpu,
-                    encoder,
-                    KernelVariant { kernel, entry_point: "main", constants },
-                    wg * r,
-                    t,
-                )
+                let block_len = match self.weight.ty.block_len() {
+                    1 => UNIT, // F32, F16: 16-value pseudo-blocks (shaders/quant_f32.wgsl)
+                    len => len,
+                };
+                let variant = KernelVariant { kernel, entry_point: "main", constants };
+                self.encode_lane_tiles(gpu, encoder, variant, (wg * r, t), block_len)
             }
             PrefillShape::Blocks { wg } => {
                 let kernel = blocks_prefill_kernel(self.weight.ty).ok_or_else(|| {
@@ -490,21 +501,23 @@ impl Matmul<'_> {
                     return Err(NavajaError::invalid("block matmul: needs x_offset a multiple of 4 and cols of 32"));
                 }
                 let variant = KernelVariant { kernel, entry_point: "main", constants: vec![("WG", wg)] };
-                self.encode_lane_tiles(gpu, encoder, variant, wg * BLOCKS_PREFILL_ROWS, BLOCKS_PREFILL_TOKENS)
+                let tile = (wg * BLOCKS_PREFILL_ROWS, BLOCKS_PREFILL_TOKENS);
+                self.encode_lane_tiles(gpu, encoder, variant, tile, 32)
             }
         }
     }
 
     /// Records a kernel whose workgroups each cover `rows_per_group` rows x
     /// `tokens_per_tile` tokens with the params of shaders/matmul_lanes.wgsl
-    /// (also those of shaders/matmul_blocks.wgsl).
+    /// (also those of shaders/matmul_blocks.wgsl), walking rows in blocks
+    /// of `block_len` values.
     fn encode_lane_tiles(
         &self,
         gpu: &GpuDevice,
         encoder: &mut wgpu::CommandEncoder,
         variant: KernelVariant,
-        rows_per_group: u32,
-        tokens_per_tile: u32,
+        (rows_per_group, tokens_per_tile): (u32, u32),
+        block_len: usize,
     ) -> Result<()> {
         let (_, row_words, flags) = self.validate(gpu)?;
         let label = variant.kernel.name;
@@ -514,10 +527,6 @@ impl Matmul<'_> {
         pass.set_pipeline(&pipeline);
         let token_tiles = self.n.div_ceil(tokens_per_tile) as usize;
         let rows_per_group = rows_per_group as usize;
-        let block_len = match self.weight.ty.block_len() {
-            1 => UNIT, // F32, F16: 16-value pseudo-blocks
-            len => len,
-        };
         for part in &self.weight.parts {
             let row_groups = part.rows.div_ceil(rows_per_group);
             let params = LanesParams {
