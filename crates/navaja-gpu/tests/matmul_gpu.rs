@@ -185,6 +185,64 @@ fn every_prefill_shape_matches_the_reference() {
     }
 }
 
+/// One case of the block kernels' tests: a random `rows x cols` weight of
+/// `ty` (split into parts when `case` is 2), `n` tokens of x at an offset
+/// inside a larger buffer, y likewise, a bias on odd cases and accumulation
+/// on every third; `encode` records the kernel under test. Checks the
+/// product against the CPU reference and that nothing outside y's window
+/// was touched.
+fn check_block_kernel(
+    gpu: &GpuDevice,
+    rng: &mut StdRng,
+    ty: GgmlType,
+    (rows, cols, n): (usize, usize, usize),
+    case: usize,
+    kernel: &str,
+    encode: &dyn Fn(&Matmul, &mut wgpu::CommandEncoder),
+) {
+    let w = random_weight(rng, ty, rows, cols);
+    let weight = if case == 2 {
+        let row_bytes = gpu.upload_weight("probe", ty, 1, cols, &w[..w.len() / rows]).unwrap().gpu_bytes();
+        gpu.upload_weight_split("split", ty, rows, cols, &w, 9 * row_bytes).unwrap()
+    } else {
+        gpu.upload_weight("w", ty, rows, cols, &w).unwrap()
+    };
+    let x = random_vec(rng, n * cols);
+    let bias = (case % 2 == 1).then(|| random_vec(rng, rows));
+    let y_init = (case % 3 == 2).then(|| random_vec(rng, n * rows));
+    // x and y sit at offsets inside larger buffers, as in a decoder's scratch.
+    let (x_offset, y_offset) = (8usize, 3usize);
+    let mut x_all = random_vec(rng, x_offset + n * cols + 4);
+    x_all[x_offset..x_offset + n * cols].copy_from_slice(&x);
+    let y_end = y_offset + n * rows;
+    let mut y_all = random_vec(rng, y_end + 2);
+    if let Some(y) = &y_init {
+        y_all[y_offset..y_end].copy_from_slice(y);
+    }
+    let x_buf = gpu.upload_f32("x", &x_all).unwrap();
+    let y_buf = output_with(gpu, &y_all);
+    let bias_buf = bias.as_ref().map(|b| gpu.upload_f32("bias", b).unwrap());
+    let op = Matmul {
+        weight: &weight,
+        x: &x_buf,
+        x_offset: x_offset as u32,
+        y: &y_buf,
+        y_offset: y_offset as u32,
+        n: n as u32,
+        bias: bias_buf.as_ref(),
+        accumulate: y_init.is_some(),
+    };
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    encode(&op, &mut encoder);
+    gpu.queue.submit([encoder.finish()]);
+    let all = pollster::block_on(gpu.read_f32(&y_buf, y_all.len())).unwrap();
+    gpu.check_health().unwrap();
+    let what = format!("{kernel} {ty} {rows}x{cols} n={n} bias={} acc={}", bias.is_some(), y_init.is_some());
+    assert_eq!(&all[..y_offset], &y_all[..y_offset], "{what}: before y");
+    assert_eq!(&all[y_end..], &y_all[y_end..], "{what}: after y");
+    assert_matches(&what, ty, &w, rows, cols, &x, n, bias.as_deref(), y_init.as_deref(), &all[y_offset..y_end]);
+}
+
 #[test]
 fn block_prefill_matches_the_reference() {
     // The CPU adapters' block prefill kernel (shaders/matmul_blocks.wgsl),
@@ -194,66 +252,14 @@ fn block_prefill_matches_the_reference() {
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(0xb10c2);
     for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::F32, GgmlType::F16] {
-        let cases = [
-            (3, 32, 1),
-            (4, 32, 1),
-            (1, 32, 2),
-            (8, 32, 1),
-            (9, 32, 1),
-            (5, 32, 3),
-            (5, 64, 3),
-            (67, 96, 13),
-            (130, 576, 9),
-            (16, 160, 8),
-            (9, 32, 1),
-            (20, 64, 17),
-        ];
-        for (case, (rows, cols, n)) in cases.into_iter().enumerate() {
-            let w = random_weight(&mut rng, ty, rows, cols);
-            let weight = if case == 2 {
-                let row_bytes = gpu.upload_weight("probe", ty, 1, cols, &w[..w.len() / rows]).unwrap().gpu_bytes();
-                gpu.upload_weight_split("split", ty, rows, cols, &w, 9 * row_bytes).unwrap()
-            } else {
-                gpu.upload_weight("w", ty, rows, cols, &w).unwrap()
-            };
-            let x = random_vec(&mut rng, n * cols);
-            let bias = (case % 2 == 1).then(|| random_vec(&mut rng, rows));
-            let y_init = (case % 3 == 2).then(|| random_vec(&mut rng, n * rows));
-            let (x_offset, y_offset) = (8u32, 3u32);
-            let mut x_all = random_vec(&mut rng, x_offset as usize + n * cols + 4);
-            x_all[x_offset as usize..x_offset as usize + n * cols].copy_from_slice(&x);
-            let mut y_all = random_vec(&mut rng, y_offset as usize + n * rows + 2);
-            if let Some(y) = &y_init {
-                y_all[y_offset as usize..y_offset as usize + n * rows].copy_from_slice(y);
-            }
-            let x_buf = gpu.upload_f32("x", &x_all).unwrap();
-            let y_buf = output_with(gpu, &y_all);
-            let bias_buf = bias.as_ref().map(|b| gpu.upload_f32("bias", b).unwrap());
-            let op = Matmul {
-                weight: &weight,
-                x: &x_buf,
-                x_offset,
-                y: &y_buf,
-                y_offset,
-                n: n as u32,
-                bias: bias_buf.as_ref(),
-                accumulate: y_init.is_some(),
-            };
-            if gpu.adapter.is_cpu() && n > 1 {
-                assert_eq!(PrefillShape::for_weight(gpu, &weight, n as u32), PrefillShape::Blocks { wg: 16 });
-            }
-            let mut encoder = gpu.device.create_command_encoder(&Default::default());
-            op.encode_prefill(gpu, &mut encoder, PrefillShape::Blocks { wg: 16 }).unwrap();
-            gpu.queue.submit([encoder.finish()]);
-            let all = pollster::block_on(gpu.read_f32(&y_buf, y_all.len())).unwrap();
-            gpu.check_health().unwrap();
-            let end = y_offset as usize + n * rows;
-            assert_eq!(&all[..y_offset as usize], &y_all[..y_offset as usize], "before y");
-            assert_eq!(&all[end..], &y_all[end..], "after y");
-            let what =
-                format!("block prefill {ty} {rows}x{cols} n={n} bias={} acc={}", bias.is_some(), y_init.is_some());
-            let got = &all[y_offset as usize..end];
-            assert_matches(&what, ty, &w, rows, cols, &x, n, bias.as_deref(), y_init.as_deref(), got);
+        let cases = [(1, 32, 2), (5, 64, 3), (67, 96, 13), (130, 576, 9), (16, 160, 8), (9, 32, 1), (20, 64, 17)];
+        for (case, shape) in cases.into_iter().enumerate() {
+            check_block_kernel(gpu, &mut rng, ty, shape, case, "block prefill", &|op, encoder| {
+                if gpu.adapter.is_cpu() && op.n > 1 {
+                    assert_eq!(PrefillShape::for_weight(gpu, op.weight, op.n), PrefillShape::Blocks { wg: 16 });
+                }
+                op.encode_prefill(gpu, encoder, PrefillShape::Blocks { wg: 16 }).unwrap();
+            });
         }
     }
     // A type without a block kernel, and columns that are not whole blocks, are refused.
@@ -382,51 +388,12 @@ fn block_matvec_matches_the_reference() {
     let mut rng = StdRng::seed_from_u64(0xb10c);
     for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
         for (case, (rows, cols)) in [(1, 32), (5, 64), (67, 96), (130, 576), (4, 160)].into_iter().enumerate() {
-            let w = random_weight(&mut rng, ty, rows, cols);
-            let weight = if case == 2 {
-                let row_bytes = gpu.upload_weight("probe", ty, 1, cols, &w[..w.len() / rows]).unwrap().gpu_bytes();
-                gpu.upload_weight_split("split", ty, rows, cols, &w, 9 * row_bytes).unwrap()
-            } else {
-                gpu.upload_weight("w", ty, rows, cols, &w).unwrap()
-            };
-            let x = random_vec(&mut rng, cols);
-            let bias = (case % 2 == 1).then(|| random_vec(&mut rng, rows));
-            let y_init = (case % 3 == 2).then(|| random_vec(&mut rng, rows));
-            // x and y sit at offsets inside larger buffers, as in a decoder's scratch.
-            let (x_offset, y_offset) = (8u32, 3u32);
-            let mut x_all = random_vec(&mut rng, x_offset as usize + cols + 4);
-            x_all[x_offset as usize..x_offset as usize + cols].copy_from_slice(&x);
-            let mut y_all = random_vec(&mut rng, y_offset as usize + rows + 2);
-            if let Some(y) = &y_init {
-                y_all[y_offset as usize..y_offset as usize + rows].copy_from_slice(y);
-            }
-            let x_buf = gpu.upload_f32("x", &x_all).unwrap();
-            let y_buf = output_with(gpu, &y_all);
-            let bias_buf = bias.as_ref().map(|b| gpu.upload_f32("bias", b).unwrap());
-            let op = Matmul {
-                weight: &weight,
-                x: &x_buf,
-                x_offset,
-                y: &y_buf,
-                y_offset,
-                n: 1,
-                bias: bias_buf.as_ref(),
-                accumulate: y_init.is_some(),
-            };
-            if gpu.adapter.is_cpu() {
-                assert!(op.uses_matvec_blocks(gpu), "{ty}: a CPU adapter should use the block matvec");
-            }
-            let mut encoder = gpu.device.create_command_encoder(&Default::default());
-            op.encode_matvec_blocks(gpu, &mut encoder).unwrap();
-            gpu.queue.submit([encoder.finish()]);
-            let all = pollster::block_on(gpu.read_f32(&y_buf, y_all.len())).unwrap();
-            gpu.check_health().unwrap();
-            // Nothing outside the output window was touched.
-            assert_eq!(&all[..y_offset as usize], &y_all[..y_offset as usize]);
-            assert_eq!(&all[y_offset as usize + rows..], &y_all[y_offset as usize + rows..]);
-            let got = &all[y_offset as usize..y_offset as usize + rows];
-            let what = format!("block matvec {ty} {rows}x{cols} bias={} acc={}", bias.is_some(), y_init.is_some());
-            assert_matches(&what, ty, &w, rows, cols, &x, 1, bias.as_deref(), y_init.as_deref(), got);
+            check_block_kernel(gpu, &mut rng, ty, (rows, cols, 1), case, "block matvec", &|op, encoder| {
+                if gpu.adapter.is_cpu() {
+                    assert!(op.uses_matvec_blocks(gpu), "{ty}: a CPU adapter should use the block matvec");
+                }
+                op.encode_matvec_blocks(gpu, encoder).unwrap();
+            });
         }
     }
     // A type without a block kernel, and an unaligned x, are refused, not misread.
