@@ -27,31 +27,14 @@
 //   fn block_scales(at) -> vec2<f32>      (value = scale * unit + offset)
 //   fn pair_weights(at, k, scale) -> mat2x4<f32>
 //                                         (pair k's weights: run a, run b)
+// and matmul_lanes_io.wgsl (params, x / y / bias bindings).
 // Prepended constant: WG (invocations per workgroup). The host uses this
 // kernel only when cols is a multiple of 32 and x_offset of 4.
 //
 // Workgroup `tile` covers rows (tile % row_groups) * WG * 8 .. + WG * 8 and
 // tokens (tile / row_groups) * 8 .. + 8.
 
-struct Params {
-    rows: u32,       // rows of this weight part
-    cols: u32,
-    row_words: u32,  // u32 words per row
-    blocks: u32,     // blocks per row: cols / 32
-    first_row: u32,  // index of this part's first row in y and bias
-    y_stride: u32,   // values per token row of y: all rows of the weight
-    n: u32,          // tokens
-    x_offset4: u32,  // x_offset / 4
-    y_offset: u32,
-    flags: u32,      // 1: add bias, 2: add to y
-    row_groups: u32, // ceil(rows / (WG * 8))
-    _pad: u32,
-}
-
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+// Params and the x / y / bias bindings: matmul_lanes_io.wgsl.
 
 const ROWS: u32 = 8u;
 const TOKENS: u32 = 8u;

@@ -21,25 +21,7 @@
 // x is read as vec4: the host uses this kernel only when x_offset and cols
 // are multiples of 4.
 
-struct Params {
-    rows: u32,       // rows of this weight part
-    cols: u32,
-    row_words: u32,  // u32 words per row
-    blocks: u32,     // blocks per row: ceil(cols / BLOCK_VALUES)
-    first_row: u32,  // index of this part's first row in y and bias
-    y_stride: u32,   // values per token row of y: all rows of the weight
-    n: u32,          // tokens
-    x_offset4: u32,  // x_offset / 4
-    y_offset: u32,
-    flags: u32,      // 1: add bias, 2: add to y
-    row_groups: u32, // ceil(rows / (WG * R))
-    _pad: u32,
-}
-
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+// Params and the x / y / bias bindings: matmul_lanes_io.wgsl.
 
 // Zero where column col + 0..4 is past the row end (TAIL kernels only).
 fn lanes_tail_mask(v: vec4<f32>, col: u32) -> vec4<f32> {

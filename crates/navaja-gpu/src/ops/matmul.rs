@@ -40,7 +40,7 @@ macro_rules! matmul_kernels {
         };
         pub const $lanes: Kernel = Kernel {
             name: concat!("matmul_lanes_", $ty),
-            wgsl: shader!("quant_common.wgsl", $($decoder,)+ "matmul_lanes.wgsl"),
+            wgsl: shader!("quant_common.wgsl", $($decoder,)+ "matmul_lanes_io.wgsl", "matmul_lanes.wgsl"),
             constants: &[("WG", 16), ("R", 4), ("T", 32), ("TAIL", 1)],
         };
     };
@@ -73,22 +73,22 @@ pub const MATVEC_BLOCKS_Q8_0: Kernel = Kernel {
 /// (shaders/matmul_blocks.wgsl; see [`PrefillShape::Blocks`]).
 pub const MATMUL_BLOCKS_Q4_1: Kernel = Kernel {
     name: "matmul_blocks_q4_1",
-    wgsl: shader!("block_dot_common.wgsl", "block_dot_q4_1.wgsl", "matmul_blocks.wgsl"),
+    wgsl: shader!("block_dot_common.wgsl", "block_dot_q4_1.wgsl", "matmul_lanes_io.wgsl", "matmul_blocks.wgsl"),
     constants: &[("WG", 16)],
 };
 pub const MATMUL_BLOCKS_Q8_0: Kernel = Kernel {
     name: "matmul_blocks_q8_0",
-    wgsl: shader!("block_dot_common.wgsl", "block_dot_q8_0.wgsl", "matmul_blocks.wgsl"),
+    wgsl: shader!("block_dot_common.wgsl", "block_dot_q8_0.wgsl", "matmul_lanes_io.wgsl", "matmul_blocks.wgsl"),
     constants: &[("WG", 16)],
 };
 pub const MATMUL_BLOCKS_F32: Kernel = Kernel {
     name: "matmul_blocks_f32",
-    wgsl: shader!("block_dot_f32.wgsl", "matmul_blocks.wgsl"),
+    wgsl: shader!("block_dot_f32.wgsl", "matmul_lanes_io.wgsl", "matmul_blocks.wgsl"),
     constants: &[("WG", 16)],
 };
 pub const MATMUL_BLOCKS_F16: Kernel = Kernel {
     name: "matmul_blocks_f16",
-    wgsl: shader!("block_dot_f16.wgsl", "matmul_blocks.wgsl"),
+    wgsl: shader!("block_dot_f16.wgsl", "matmul_lanes_io.wgsl", "matmul_blocks.wgsl"),
     constants: &[("WG", 16)],
 };
 
@@ -194,7 +194,7 @@ struct MatmulParams {
     _pad: u32,
 }
 
-/// Mirrors `struct Params` in shaders/matmul_lanes.wgsl and shaders/matmul_blocks.wgsl.
+/// Mirrors `struct Params` in shaders/matmul_lanes_io.wgsl (matmul_lanes.wgsl, matmul_blocks.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct LanesParams {
@@ -508,8 +508,8 @@ impl Matmul<'_> {
     }
 
     /// Records a kernel whose workgroups each cover `rows_per_group` rows x
-    /// `tokens_per_tile` tokens with the params of shaders/matmul_lanes.wgsl
-    /// (also those of shaders/matmul_blocks.wgsl), walking rows in blocks
+    /// `tokens_per_tile` tokens with the params of shaders/matmul_lanes_io.wgsl,
+    /// walking rows in blocks
     /// of `block_len` values.
     fn encode_lane_tiles(
         &self,
