@@ -291,7 +291,7 @@ impl Encoder {
         let ids: Vec<u32> = inputs.iter().flat_map(|i| i.ids.iter().copied()).collect();
         let types: Vec<u32> = inputs.iter().flat_map(|i| i.type_ids.iter().copied()).collect();
         let positions: Vec<u32> = lens.iter().flat_map(|&l| 0..l as u32).collect();
-        let tile_rows = rows_per_tile(lens.iter().copied().max().unwrap_or(1));
+        let tile_rows = rows_per_tile(&gpu, lens.iter().copied().max().unwrap_or(1));
         let tiles = tile_table(&lens, tile_rows)?;
         let seqs = sequence_table(&lens)?;
         if ids.len() > s.max_tokens || lens.len() > s.max_seqs || tiles.len() / 4 > s.max_tokens + s.max_seqs {

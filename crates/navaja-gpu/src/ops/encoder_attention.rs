@@ -44,9 +44,13 @@ fn keys_per_tile(head_dim: u32) -> u32 {
 }
 
 /// Query rows per workgroup for sequences of at most `longest` tokens: the
-/// power of two covering them, within 16..=64 (fewer idle rows for short texts).
-pub fn rows_per_tile(longest: usize) -> u32 {
-    (longest.min(64) as u32).next_power_of_two().clamp(16, 64)
+/// power of two covering them, within 16..=64 (fewer idle rows for short
+/// texts), and never more than the adapter's workgroup cap (32 on
+/// SwiftShader natively; see [`crate::device::workgroup_cap`]), which
+/// [`EncoderAttention::encode`] enforces.
+pub fn rows_per_tile(gpu: &GpuDevice, longest: usize) -> u32 {
+    let wanted = (longest.min(64) as u32).next_power_of_two().clamp(16, 64);
+    wanted.min(gpu.kernels.workgroup_size(64))
 }
 
 /// The work tiles of packed sequences of `lens`, `rows` queries each:
@@ -188,7 +192,8 @@ pub async fn encoder_attention(
         return Err(NavajaError::invalid("encoder attention: q, k and v differ in length"));
     }
     let to_u32 = |x: usize| u32::try_from(x).map_err(|_| NavajaError::invalid("encoder attention: size past 2^32"));
-    let tile_rows = rows_per_tile_override.unwrap_or_else(|| rows_per_tile(lens.iter().copied().max().unwrap_or(1)));
+    let tile_rows =
+        rows_per_tile_override.unwrap_or_else(|| rows_per_tile(gpu, lens.iter().copied().max().unwrap_or(1)));
     let table = tile_table(lens, tile_rows)?;
     let out = submit_scoped(gpu, |encoder| {
         let init = |label: &str, contents: &[u8]| {
