@@ -40,7 +40,7 @@ pub use crate::ops::matmul::{
 // --- rope, attention, glu, add, logits (kernels defined in their ops/ modules) ---
 
 pub use crate::ops::add::ADD;
-pub use crate::ops::attention::{ATTENTION, ATTENTION_COMBINE, ATTENTION_LANES};
+pub use crate::ops::attention::{ATTENTION, ATTENTION_COMBINE, ATTENTION_LANES, ATTENTION_SCORES};
 pub use crate::ops::glu::GLU;
 pub use crate::ops::kv_write::{KV_QUANTIZE, KV_WRITE};
 pub use crate::ops::logits::{
@@ -103,6 +103,7 @@ pub const ALL_KERNELS: &[Kernel] = &[
     ATTENTION,
     ATTENTION_COMBINE,
     ATTENTION_LANES,
+    ATTENTION_SCORES,
     KV_WRITE,
     KV_QUANTIZE,
     GLU,

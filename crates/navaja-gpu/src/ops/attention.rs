@@ -8,11 +8,15 @@
 //! (flash-decoding) and a second small pass (shaders/attention_combine.wgsl)
 //! merges the splits.
 //!
-//! CPU adapters get another kernel (shaders/attention_lanes.wgsl, an
-//! [`AttentionKernel::Lanes`] plan): one query row per invocation over its
-//! split of the keys, without workgroup memory or barriers, which a CPU
-//! adapter pays for dearly. Both read the cache through
-//! shaders/attention_cache.wgsl and write the same split partials.
+//! CPU adapters decode with another kernel (shaders/attention_scores.wgsl,
+//! an [`AttentionKernel::Scores`] plan): one pass writes every row's scores,
+//! one invocation per key, and a second takes their softmax and sums the
+//! values, one invocation per 4 output dims, without workgroup memory,
+//! barriers or private arrays, which a CPU adapter pays for dearly.
+//! shaders/attention_lanes.wgsl ([`AttentionKernel::Lanes`], one query row
+//! per invocation over its split of the keys) was their decode kernel
+//! before and is kept for tuning runs. All read the cache through
+//! shaders/attention_cache.wgsl.
 
 use navaja_core::ops::attention::AttentionShape;
 use navaja_core::quant::kv::{KV_EXACT_START, KV_GROUP, KvRole, KvType, store_rows};
@@ -47,6 +51,14 @@ pub const ATTENTION_LANES: Kernel = Kernel {
     constants: &[("WG", 16), ("D", 64), ("SPLIT", 1), ("KV", 3)],
 };
 
+/// Scores, then softmax-weighted values, in two plain passes (CPU adapters,
+/// decode; see the shader's header). Entry points `scores` and `weighted`.
+pub const ATTENTION_SCORES: Kernel = Kernel {
+    name: "attention_scores",
+    wgsl: shader!("kv_slots.wgsl", "attention_cache.wgsl", "attention_scores.wgsl"),
+    constants: &[("WG", 32), ("D", 64), ("SPLIT", 0), ("KV", 3)],
+};
+
 /// Merges the key splits of [`ATTENTION`] and [`ATTENTION_LANES`] into the output.
 pub const ATTENTION_COMBINE: Kernel = Kernel {
     name: "attention_combine",
@@ -67,10 +79,15 @@ const LANES_WORKGROUP: u32 = 16;
 const LANES_TARGET_INVOCATIONS: u32 = 256;
 const LANES_MIN_KEYS_PER_SPLIT: u32 = 32;
 /// Above this many query rows per kv head (a few tokens), tiles win even on
-/// a CPU adapter: each key they load serves a tile of rows.
+/// a CPU adapter: each key they load serves a tile of rows. Below it CPU
+/// adapters take the scores kernel.
 const LANES_MAX_ROWS: u32 = 16;
 /// The lanes kernel takes its keys 4 at a time.
 const LANES_KEYS: u32 = 4;
+/// Scores kernel: invocations per workgroup, and the step its scores' row
+/// stride is rounded up to.
+const SCORES_WORKGROUP: u32 = 32;
+const SCORES_STRIDE_STEP: u32 = 256;
 
 /// Mirrors `struct Params` in shaders/attention.wgsl.
 #[repr(C)]
@@ -182,28 +199,28 @@ pub struct Attention<'a> {
 pub enum AttentionKernel {
     /// shaders/attention.wgsl: tiles of rows and keys in workgroup memory (GPUs).
     Tiles,
-    /// shaders/attention_lanes.wgsl: one row per invocation, no barriers (CPU adapters).
+    /// shaders/attention_lanes.wgsl: one row per invocation, no barriers.
     Lanes,
+    /// shaders/attention_scores.wgsl: one invocation per key for the scores,
+    /// then one per 4 output dims, no barriers and no private arrays (CPU
+    /// adapters, decode).
+    Scores,
 }
 
 impl AttentionKernel {
-    pub const ALL: [AttentionKernel; 2] = [AttentionKernel::Tiles, AttentionKernel::Lanes];
+    pub const ALL: [AttentionKernel; 3] = [AttentionKernel::Tiles, AttentionKernel::Lanes, AttentionKernel::Scores];
 
     /// The kernel `gpu` runs fastest for `rows` query rows per kv head.
-    /// Measured with SmolLM2 (q8 cache, 9 heads, 3 kv heads):
-    /// - lavapipe, decode: lanes 1.3 ms per layer at 400 keys and 3.1 ms at
-    ///   1,000, against 2.6 and 5.6 ms for tiles;
+    /// Measured with SmolLM2 (9 heads, 3 kv heads, head_dim 64):
+    /// - decode, whole model, 128-token prompt, q8 cache: SwiftShader 1.2
+    ///   tokens/s with tiles, 1.6-1.8 with scores; lavapipe 1.2-1.4 with
+    ///   lanes, 1.7-1.9 with scores;
+    /// - decode at 2,000 keys (f32 cache, one call): lavapipe tiles 15 ms,
+    ///   lanes and scores 13 ms; SwiftShader tiles 67, lanes 53, scores 71;
     /// - lavapipe, 128-token prefill chunks at 1,000 keys: tiles 91 ms, lanes
-    ///   113 ms (the tiles share each key among 16 rows);
-    /// - SwiftShader: decode within 5% either way, but compiling the lanes
-    ///   shader costs it seconds more, and prefill is slower.
+    ///   113 ms (the tiles share each key among 16 rows).
     pub fn preferred(gpu: &GpuDevice, rows: u32) -> AttentionKernel {
-        let adapter = &gpu.adapter;
-        if adapter.is_cpu() && !adapter.is_swiftshader() && rows <= LANES_MAX_ROWS {
-            AttentionKernel::Lanes
-        } else {
-            AttentionKernel::Tiles
-        }
+        if gpu.adapter.is_cpu() && rows <= LANES_MAX_ROWS { AttentionKernel::Scores } else { AttentionKernel::Tiles }
     }
 }
 
@@ -249,7 +266,11 @@ impl AttentionPlan {
 
     /// The same plan with the keys cut into about `splits` parts (clamped to
     /// 1..=64 and to whole tiles), for tests and tuning.
+    /// Scores plans have no splits and ignore this.
     pub fn with_splits(self, splits: u32) -> AttentionPlan {
+        if self.kernel == AttentionKernel::Scores {
+            return self;
+        }
         self.split_into(splits.clamp(1, MAX_SPLITS))
     }
 
@@ -324,8 +345,10 @@ impl Attention<'_> {
     /// 128+ keys; lanes when the rows give fewer than ~256 invocations and
     /// each split would have 32+ keys.
     pub fn plan_for(&self, gpu: &GpuDevice, kernel: AttentionKernel) -> Result<AttentionPlan> {
-        if kernel == AttentionKernel::Lanes {
-            return self.lanes_plan(gpu);
+        match kernel {
+            AttentionKernel::Lanes => return self.lanes_plan(gpu),
+            AttentionKernel::Scores => return Ok(self.scores_plan(gpu)),
+            AttentionKernel::Tiles => {}
         }
         let shape = self.shape()?;
         let wg = gpu.kernels.workgroup_size(256);
@@ -349,16 +372,16 @@ impl Attention<'_> {
         Ok(plan.split_into(wanted))
     }
 
+    /// The most keys one query row sees: the cache, or its window and the sink.
+    fn row_key_range(&self) -> u32 {
+        let kv_len = self.start_pos + self.n_tokens;
+        if self.window == 0 || !self.causal { kv_len } else { kv_len.min(self.window.saturating_add(self.cache.sink)) }
+    }
+
     fn lanes_plan(&self, gpu: &GpuDevice) -> Result<AttentionPlan> {
         let shape = self.shape()?;
         let n_rows = rows_per_kv_head(&shape)?;
-        let kv_len = self.start_pos + self.n_tokens;
-        // A row sees at most its window and the sink.
-        let range = if self.window == 0 || !self.causal {
-            kv_len
-        } else {
-            kv_len.min(self.window.saturating_add(self.cache.sink))
-        };
+        let range = self.row_key_range();
         let invocations = n_rows.saturating_mul(self.n_kv_heads);
         let wanted = LANES_TARGET_INVOCATIONS
             .div_ceil(invocations)
@@ -375,6 +398,21 @@ impl Attention<'_> {
             range,
         };
         Ok(plan.split_into(wanted))
+    }
+
+    /// Keys per scores row rounded up to whole steps (`split_len`), so that
+    /// the scratch buffer of the scores stays the same for many tokens.
+    fn scores_plan(&self, gpu: &GpuDevice) -> AttentionPlan {
+        let range = self.row_key_range();
+        AttentionPlan {
+            kernel: AttentionKernel::Scores,
+            workgroup: gpu.kernels.workgroup_size(SCORES_WORKGROUP),
+            rows: 1,
+            keys: 1,
+            split_len: range.max(1).next_multiple_of(SCORES_STRIDE_STEP),
+            splits: 1,
+            range,
+        }
     }
 
     /// Records the op with the default plan; nothing runs until the encoder is submitted.
@@ -448,6 +486,34 @@ impl Attention<'_> {
         let row_words = u32::try_from(row_words)
             .map_err(|_| NavajaError::invalid("attention: n_kv_heads * head_dim does not fit in u32"))?;
         let split = plan.splits > 1;
+        let params = Params {
+            n_rows,
+            n_heads: self.n_heads,
+            group,
+            row_words,
+            q_offset: self.q_offset,
+            out_offset: self.out_offset,
+            start_pos: self.start_pos,
+            kv_len: shape.kv_len() as u32,
+            causal: u32::from(self.causal),
+            window: self.window,
+            n_splits: plan.splits,
+            // One split covers every key; the shader adds it to the tile's first key.
+            // (Scores: the stride of the scores' rows.)
+            split_len: if split || plan.kernel == AttentionKernel::Scores {
+                plan.split_len
+            } else {
+                shape.kv_len() as u32
+            },
+            scale: self.scale,
+            n_blocks: (shape.kv_width() / navaja_core::quant::kv::KV_BLOCK) as u32,
+            sink: layout.sink,
+            ring_len: layout.ring_len,
+            q_end,
+            res_len,
+            res_words,
+            width: shape.kv_width() as u32,
+        };
         let (variant, grid) = match plan.kernel {
             AttentionKernel::Tiles => {
                 let (wg, br, bc) = (plan.workgroup, plan.rows, plan.keys);
@@ -470,6 +536,10 @@ impl Attention<'_> {
                 };
                 (variant, (n_rows.div_ceil(br), self.n_kv_heads, plan.splits))
             }
+            AttentionKernel::Scores => {
+                let params = gpu.uniform("attention params", &params);
+                return self.encode_scores(gpu, encoder, plan, &params, n_rows, layout.kind);
+            }
             AttentionKernel::Lanes => {
                 let variant = KernelVariant {
                     kernel: ATTENTION_LANES,
@@ -486,39 +556,9 @@ impl Attention<'_> {
                 (variant, (lanes.div_ceil(plan.workgroup), self.n_kv_heads, 1))
             }
         };
-        let max_groups = gpu.limits.max_compute_workgroups_per_dimension;
-        if grid.0 > max_groups || grid.1 > max_groups || grid.2 > max_groups {
-            return Err(NavajaError::AdapterLimit {
-                what: format!("attention workgroups ({} x {} kv heads x {})", grid.0, grid.1, grid.2),
-                needed: u64::from(grid.0.max(grid.1).max(grid.2)),
-                limit: u64::from(max_groups),
-            });
-        }
-        let params = Params {
-            n_rows,
-            n_heads: self.n_heads,
-            group,
-            row_words,
-            q_offset: self.q_offset,
-            out_offset: self.out_offset,
-            start_pos: self.start_pos,
-            kv_len: shape.kv_len() as u32,
-            causal: u32::from(self.causal),
-            window: self.window,
-            n_splits: plan.splits,
-            // One split covers every key; the shader adds it to the tile's first key.
-            split_len: if split { plan.split_len } else { shape.kv_len() as u32 },
-            scale: self.scale,
-            n_blocks: (shape.kv_width() / navaja_core::quant::kv::KV_BLOCK) as u32,
-            sink: layout.sink,
-            ring_len: layout.ring_len,
-            q_end,
-            res_len,
-            res_words,
-            width: shape.kv_width() as u32,
-        };
-        let (k_res, v_res) = self.recent.map_or((self.k_cache, self.v_cache), |r| (r.k, r.v));
+        check_grid(gpu, grid)?;
         let params = gpu.uniform("attention params", &params);
+        let (k_res, v_res) = self.recent.map_or((self.k_cache, self.v_cache), |r| (r.k, r.v));
         if !split {
             dispatch(
                 gpu,
@@ -549,6 +589,59 @@ impl Attention<'_> {
         dispatch(gpu, encoder, &combine, &[&partials, self.out, &combine_params], (gx, gy, 1));
         Ok(())
     }
+}
+
+impl Attention<'_> {
+    /// [`AttentionKernel::Scores`]: the scores of every row into a scratch
+    /// buffer, then the softmax-weighted values into the output.
+    fn encode_scores(
+        &self,
+        gpu: &GpuDevice,
+        encoder: &mut wgpu::CommandEncoder,
+        plan: &AttentionPlan,
+        params: &wgpu::Buffer,
+        n_rows: u32,
+        kind: KvType,
+    ) -> Result<()> {
+        let wg = plan.workgroup;
+        let scores_grid = (plan.range.div_ceil(wg), self.n_kv_heads, n_rows);
+        let weighted_grid = (n_rows.saturating_mul(self.head_dim.div_ceil(4)).div_ceil(wg), self.n_kv_heads, 1);
+        check_grid(gpu, scores_grid)?;
+        check_grid(gpu, weighted_grid)?;
+        let q_rows = u64::from(n_rows) * u64::from(self.n_kv_heads);
+        let scores = gpu.reusable_scratch("attention scores", q_rows * u64::from(plan.split_len) * 4)?;
+        let (k_res, v_res) = self.recent.map_or((self.k_cache, self.v_cache), |r| (r.k, r.v));
+        let constants = vec![("WG", wg), ("D", self.head_dim), ("SPLIT", 0), ("KV", kind.shader_id())];
+        let pass = |entry_point| KernelVariant { kernel: ATTENTION_SCORES, entry_point, constants: constants.clone() };
+        // The weighted pass reads the scores through the binding of q (see the shader's header).
+        dispatch(
+            gpu,
+            encoder,
+            &pass("scores"),
+            &[self.q, self.k_cache, self.v_cache, &scores, params, k_res, v_res],
+            scores_grid,
+        );
+        dispatch(
+            gpu,
+            encoder,
+            &pass("weighted"),
+            &[&scores, self.k_cache, self.v_cache, self.out, params, k_res, v_res],
+            weighted_grid,
+        );
+        Ok(())
+    }
+}
+
+fn check_grid(gpu: &GpuDevice, grid: (u32, u32, u32)) -> Result<()> {
+    let max_groups = gpu.limits.max_compute_workgroups_per_dimension;
+    if grid.0 > max_groups || grid.1 > max_groups || grid.2 > max_groups {
+        return Err(NavajaError::AdapterLimit {
+            what: format!("attention workgroups ({} x {} kv heads x {})", grid.0, grid.1, grid.2),
+            needed: u64::from(grid.0.max(grid.1).max(grid.2)),
+            limit: u64::from(max_groups),
+        });
+    }
+    Ok(())
 }
 
 /// Uploads q and f32 caches (exactly `start_pos + n_tokens` rows each), runs
