@@ -103,7 +103,6 @@ fn prefill_matches_cpu_reference() {
 fn split_keys_match_cpu_reference() {
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(3);
-    // The default plan splits a long decode across workgroups.
     let op_shape = shape(1, 9, 3, 64, 1999, true, 0);
     let dummy = gpu.output_f32("dummy", 4).unwrap();
     let dummy2 = gpu.output_f32("dummy2", 4).unwrap();
@@ -125,8 +124,14 @@ fn split_keys_match_cpu_reference() {
         causal: true,
         window: 0,
     };
-    let plan = op.plan(gpu).unwrap();
-    assert!(plan.splits() > 1, "{plan:?}");
+    // Tiles and lanes split a long decode across workgroups; scores has one
+    // invocation per key and never splits.
+    for kernel in [AttentionKernel::Tiles, AttentionKernel::Lanes] {
+        let plan = op.plan_for(gpu, kernel).unwrap();
+        assert!(plan.splits() > 1, "{plan:?}");
+    }
+    let plan = op.plan_for(gpu, AttentionKernel::Scores).unwrap();
+    assert_eq!(plan.with_splits(7).splits(), 1, "{plan:?}");
     check(&mut rng, op_shape, 1.0, None);
     // Forced splits, including splits with no visible keys (window, causal prefill).
     for (s, splits) in [
