@@ -217,7 +217,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (row >= p.n_rows || part != 0u) {
         return;
     }
-    let q_row = (row / p.group) * p.n_heads + wg.y * p.group + row % p.group;
+    let q_row = query_row(row, wg.y);
     var scale = 1.0;
     let at = out_base(q_row, split);
     if (SPLIT == 0u) {

@@ -172,6 +172,12 @@ fn key_range(first_pos: u32, last_pos: u32, split: u32) -> KeyRange {
     return KeyRange(lo, n_sink, begin, min(n_sink + hi - lo, begin + p.split_len));
 }
 
+// The query row (token * n_heads + head) of row `row` of kv head
+// `kv_head`: row r is token r / group, query head kv_head * group + r % group.
+fn query_row(row: u32, kv_head: u32) -> u32 {
+    return (row / p.group) * p.n_heads + kv_head * p.group + row % p.group;
+}
+
 // Where query row q_row's D outputs start in `out`: the output itself
 // (SPLIT = 0), or this split's partial (acc, then m and l) in the scratch
 // that attention_combine.wgsl merges.

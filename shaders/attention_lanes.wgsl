@@ -39,7 +39,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let begin = range.begin;
     let end = range.end;
 
-    let q_row = (row / p.group) * p.n_heads + gid.y * p.group + row % p.group;
+    let q_row = query_row(row, gid.y);
     let q_at = p.q_offset + q_row * D;
     var qv: array<vec4<f32>, D4>;
     for (var i = 0u; i < D4; i++) {

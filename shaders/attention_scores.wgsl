@@ -31,11 +31,6 @@
 
 const D4: u32 = (D + 3u) / 4u; // vec4 columns per head
 
-// Query row (token * n_heads + head) of row `row` of kv head `kv_head`, as in attention.wgsl.
-fn query_row(row: u32, kv_head: u32) -> u32 {
-    return (row / p.group) * p.n_heads + kv_head * p.group + row % p.group;
-}
-
 // Dims d..d+3 of query row q_row, scaled, zero past D.
 fn q_vec(q_row: u32, d: u32) -> vec4<f32> {
     let at = p.q_offset + q_row * D + d;
