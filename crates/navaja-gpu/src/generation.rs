@@ -1,85 +1,46 @@
-//! Text generation over a [`Session`]: prompt reuse, sampling, stop
-//! conditions, streaming, and multi-turn chat through the model's template.
+//! Text generation over a [`Session`] (the loop itself is navaja-core's,
+//! shared with the CPU backend), and multi-turn chat through the model's template.
 //!
 //! The loop per token: the GPU applies the penalties and biases the sampler
 //! asks for, reduces the logits to the candidates it needs, and the host
 //! draws one; the token then goes back in as the next one-token step.
 
+use navaja_core::Result;
 use navaja_core::chat::{ChatMessage, ChatTemplate, RenderOptions};
-use navaja_core::generate::{FinishReason, Sampler, SamplingConfig, StopMatcher, adjustments};
 use navaja_core::ops::logits::TopKResult;
-use navaja_core::tokenizer::{StreamDecoder, Tokenizer};
-use navaja_core::{NavajaError, Result};
-use serde::Serialize;
+use navaja_core::tokenizer::Tokenizer;
 
 use crate::session::{Pick, Session};
 
-/// What to generate and when to stop.
-#[derive(Debug, Clone)]
-pub struct GenerateOptions {
-    pub max_tokens: usize,
-    pub sampling: SamplingConfig,
-    /// Generation stops before any of these strings, which are not returned.
-    pub stop: Vec<String>,
-    /// Keep going past end-of-generation tokens (benchmarks).
-    pub ignore_eos: bool,
-}
+pub use navaja_core::generate::{Clock, GenerateOptions, Generation, OnText, Timings, TokenModel};
 
-impl Default for GenerateOptions {
-    fn default() -> Self {
-        GenerateOptions { max_tokens: 256, sampling: SamplingConfig::default(), stop: Vec::new(), ignore_eos: false }
-    }
-}
-
-/// Milliseconds spent, counted by the caller's clock.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Timings {
-    /// Tokens of the prompt that were computed (the rest came from the cache).
-    pub prefill_tokens: usize,
-    pub prefill_ms: f64,
-    /// Tokens generated after the first (each one a decode step).
-    pub decode_tokens: usize,
-    pub decode_ms: f64,
-}
-
-impl Timings {
-    pub fn prefill_tokens_per_s(&self) -> f64 {
-        per_second(self.prefill_tokens, self.prefill_ms)
+impl TokenModel for Session {
+    fn tokens(&self) -> &[u32] {
+        Session::tokens(self)
     }
 
-    pub fn decode_tokens_per_s(&self) -> f64 {
-        per_second(self.decode_tokens, self.decode_ms)
+    fn capacity(&self) -> usize {
+        Session::capacity(self)
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.model().spec().vocab_size
+    }
+
+    fn truncate(&mut self, len: usize) -> usize {
+        Session::truncate(self, len)
+    }
+
+    async fn feed(&mut self, ids: &[u32], pick: &Pick) -> Result<TopKResult> {
+        Session::feed(self, ids, pick).await
     }
 }
-
-fn per_second(n: usize, ms: f64) -> f64 {
-    if ms > 0.0 { n as f64 * 1000.0 / ms } else { 0.0 }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Generation {
-    /// Generated token ids (an end-of-generation token included when one ended it).
-    pub ids: Vec<u32>,
-    /// Generated text, cut before a stop string.
-    pub text: String,
-    pub finish_reason: FinishReason,
-    pub prompt_tokens: usize,
-    /// Prompt tokens whose keys and values were reused from the session's cache.
-    pub cached_tokens: usize,
-    pub seed: u64,
-    pub timings: Timings,
-}
-
-/// Receives streamed text; returning false aborts the generation.
-pub type OnText<'a> = &'a mut dyn FnMut(&str) -> bool;
-
-/// A clock in milliseconds: `Instant` natively, `performance.now()` in a browser.
-pub type Clock<'a> = &'a dyn Fn() -> f64;
 
 impl Session {
     /// Continues `prompt` (token ids, special tokens included): reuses the
     /// longest prefix already in the cache, prefills the rest, then samples
-    /// until an end-of-generation token, a stop string or `max_tokens`.
+    /// until an end-of-generation token, a stop string or `max_tokens`
+    /// (the loop of [`navaja_core::generate::generate`]).
     pub async fn generate(
         &mut self,
         tokenizer: &Tokenizer,
@@ -88,97 +49,7 @@ impl Session {
         on_text: OnText<'_>,
         clock: Clock<'_>,
     ) -> Result<Generation> {
-        if prompt.is_empty() {
-            return Err(NavajaError::invalid("the prompt has no tokens"));
-        }
-        let vocab = self.model().spec().vocab_size;
-        opts.sampling.validate(vocab)?;
-        let mut sampler = Sampler::new(opts.sampling.clone())?;
-        let greedy = opts.sampling.temperature <= 0.0;
-
-        // Reuse the cached prefix; at least the last prompt token must run to
-        // give the logits of the first new token.
-        let common = self.tokens().iter().zip(prompt).take_while(|(a, b)| a == b).count();
-        let reuse = self.truncate(common.min(prompt.len() - 1));
-        let to_prefill = &prompt[reuse..];
-        if self.tokens().len() + to_prefill.len() + 1 > self.capacity() {
-            return Err(NavajaError::ContextOverflow(format!(
-                "the prompt has {} tokens; the session holds {}",
-                prompt.len(),
-                self.capacity()
-            )));
-        }
-
-        let mut timings = Timings { prefill_tokens: to_prefill.len(), ..Timings::default() };
-        // Penalties look at the context as it will be once `new` is in the
-        // cache: the logits being reduced are those after the last new token.
-        let pick = |session: &Session, new: &[u32]| {
-            let history: Vec<u32> = session.tokens().iter().chain(new).copied().collect();
-            Pick {
-                k: opts.sampling.candidates_needed() as u32,
-                temperature: if greedy { 0.0 } else { opts.sampling.temperature },
-                adjustments: adjustments(&opts.sampling, &history)
-                    .into_iter()
-                    .map(|a| (a.id, a.penalty, a.bias))
-                    .collect(),
-            }
-        };
-        let start = clock();
-        let mut top: TopKResult = self.feed(to_prefill, &pick(self, to_prefill)).await?;
-        timings.prefill_ms = clock() - start;
-
-        let mut decoder = StreamDecoder::new(tokenizer);
-        let mut stops = StopMatcher::new(opts.stop.clone());
-        let mut ids = Vec::new();
-        let mut text = String::new();
-        let decode_start = clock();
-        let mut stopped_by_string = false;
-        let finish_reason = loop {
-            let token = sampler.sample(&top.candidates, top.max, top.log_sum_exp);
-            ids.push(token);
-            if !opts.ignore_eos && tokenizer.is_eog(token) {
-                break FinishReason::Stop;
-            }
-            let outcome = stops.push(&decoder.push(token)?);
-            text.push_str(&outcome.emit);
-            if outcome.stopped {
-                stopped_by_string = true;
-                if !outcome.emit.is_empty() {
-                    on_text(&outcome.emit);
-                }
-                break FinishReason::Stop;
-            }
-            if !outcome.emit.is_empty() && !on_text(&outcome.emit) {
-                break FinishReason::Aborted;
-            }
-            if ids.len() >= opts.max_tokens || self.tokens().len() + 1 >= self.capacity() {
-                break FinishReason::Length;
-            }
-            top = self.feed(&[token], &pick(self, &[token])).await?;
-            timings.decode_tokens += 1;
-        };
-        timings.decode_ms = clock() - decode_start;
-        if !stopped_by_string {
-            // Flush what the UTF-8 decoder and the stop matcher held back.
-            let outcome = stops.push(&decoder.finish());
-            let mut tail = outcome.emit;
-            if !outcome.stopped {
-                tail.push_str(&stops.finish());
-            }
-            if !tail.is_empty() {
-                text.push_str(&tail);
-                on_text(&tail);
-            }
-        }
-        Ok(Generation {
-            ids,
-            text,
-            finish_reason,
-            prompt_tokens: prompt.len(),
-            cached_tokens: reuse,
-            seed: sampler.seed(),
-            timings,
-        })
+        navaja_core::generate::generate(self, tokenizer, prompt, opts, on_text, clock).await
     }
 }
 

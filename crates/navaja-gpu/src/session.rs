@@ -97,22 +97,8 @@ impl Scratch {
     }
 }
 
-/// How the logits of the last token are reduced on the GPU.
-#[derive(Debug, Clone, Default)]
-pub struct Pick {
-    /// Candidates to return (1 for greedy), at most [`MAX_TOP_K`].
-    pub k: u32,
-    /// Temperature for the returned log-sum-exp (<= 0: 1).
-    pub temperature: f32,
-    /// (id, penalty, bias) applied to the logits before the reduction.
-    pub adjustments: Vec<(u32, f32, f32)>,
-}
-
-impl Pick {
-    pub fn greedy() -> Pick {
-        Pick { k: 1, temperature: 0.0, adjustments: Vec::new() }
-    }
-}
+/// How the logits of the last token are reduced (on the GPU, for a session).
+pub use navaja_core::generate::Pick;
 
 /// The KV cache and scratch of one conversation with one model.
 pub struct Session {

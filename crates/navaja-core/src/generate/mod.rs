@@ -14,12 +14,14 @@
 mod config;
 mod penalties;
 mod rng;
+mod run;
 mod sampler;
 mod stop;
 
 pub use config::{MAX_CANDIDATES, SamplingConfig};
 pub use penalties::{LogitAdjustment, adjustments};
 pub use rng::Rng;
+pub use run::{Clock, GenerateOptions, Generation, OnText, Pick, Timings, TokenModel, generate};
 pub use sampler::Sampler;
 pub use stop::{StopMatcher, StopOutcome};
 
