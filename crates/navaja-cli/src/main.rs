@@ -2,6 +2,7 @@
 //! calls to navaja-gpu / navaja-core and results into text or JSON.
 
 mod bench;
+mod bench_cpu;
 mod bench_embed;
 mod bench_kv;
 mod devices;
@@ -207,6 +208,9 @@ enum Command {
         /// How the KV cache stores keys and values: f32, f16, q8 or q4 (default: q8 where the model allows).
         #[arg(long, value_parser = runtime::parse_kv)]
         kv: Option<KvType>,
+        /// gpu (wgpu's adapter) or cpu (navaja-core's CPU backend, one thread, f32 KV cache).
+        #[arg(long, default_value = "gpu", value_parser = ["gpu", "cpu"])]
+        backend: String,
     },
 }
 
@@ -247,8 +251,9 @@ fn main() -> ExitCode {
         Command::BenchKv { model, kv, context, decode_tokens, runs } => {
             bench_kv::run(&bench_kv::BenchKvArgs { model: &model, kv: &kv, context, decode_tokens, runs })
         }
-        Command::Bench { model, runs, prompt_tokens, decode_tokens, kv } => {
-            bench::run(&bench::BenchArgs { model: &model, kv, runs, prompt_tokens, decode_tokens })
+        Command::Bench { model, runs, prompt_tokens, decode_tokens, kv, backend } => {
+            let args = bench::BenchArgs { model: &model, kv, runs, prompt_tokens, decode_tokens };
+            if backend == "cpu" { bench_cpu::run(&args) } else { bench::run(&args) }
         }
         Command::Embed { model, json, similarity, pooling, no_normalize, texts } => {
             embed::run(&embed::EmbedArgs { model: &model, texts: &texts, json, similarity, pooling, no_normalize })

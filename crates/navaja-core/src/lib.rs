@@ -6,9 +6,11 @@
 //! - [`model`]: model specs (hyper-parameters) read from metadata.
 //! - [`tokenizer`], [`chat`]: text to tokens and back, chat templates.
 //! - [`ops`]: CPU reference ops that GPU kernels are tested against.
+//! - [`cpu`]: the CPU backend of the decoders (quantized weights, integer dot products).
 //! - [`encoder`]: encoder inputs and output configuration (embeddings, reranking).
 
 pub mod chat;
+pub mod cpu;
 pub mod encoder;
 pub mod error;
 pub mod gguf;

@@ -26,8 +26,8 @@
 //! ```
 
 mod bert;
-mod math;
-mod model;
+pub(crate) mod math;
+pub(crate) mod model;
 mod session;
 
 pub use bert::CpuEncoder;

@@ -157,16 +157,9 @@ impl CpuModel {
         let mut loader = Loader::new(file, &header, spec.norm_weight_offset)?;
         let (d, hd, f, v) = (spec.hidden_size, spec.head_dim, spec.ffn_size, spec.vocab_size);
         let (q_dim, kv_dim) = (spec.n_heads * hd, spec.kv_width());
-        let Some(rope) = spec.rope.clone() else {
-            return Err(NavajaError::unsupported("the CPU reference needs RoPE positions"));
-        };
-        let factors = match &rope.freq_factors_tensor {
-            Some(name) => Some(loader.values(name, &[rope.dims / 2])?),
+        let factors = match spec.rope.as_ref().and_then(|r| r.freq_factors_tensor.as_ref().map(|n| (n, r.dims))) {
+            Some((name, dims)) => Some(loader.values(name, &[dims / 2])?),
             None => None,
-        };
-        let global_scale = match rope.scaling.kind {
-            RopeScalingKind::Linear => 1.0 / f64::from(rope.scaling.factor),
-            _ => 1.0,
         };
 
         let mut layers = Vec::with_capacity(spec.n_layers);
@@ -174,10 +167,6 @@ impl CpuModel {
             let name = |s: &str| format!("blk.{i}.{s}");
             let bias = spec.attention_qkv_bias;
             let local = spec.is_local_layer(i);
-            let base = spec.rope_freq_base(i).unwrap_or(rope.freq_base);
-            // gemma3's local layers rotate with their own base and no scaling
-            // (llama.cpp: rope_freq_scale_train_swa = 1).
-            let scale = if local && spec.gemma3.is_some() { 1.0 } else { global_scale };
             layers.push(Layer {
                 attn_norm: loader.norm(&name("attn_norm.weight"), d)?,
                 q: loader.linear(&name("attn_q"), q_dim, d, bias)?,
@@ -195,7 +184,7 @@ impl CpuModel {
                 up: loader.linear(&name("ffn_up"), f, d, false)?,
                 down: loader.linear(&name("ffn_down"), d, f, false)?,
                 post_ffn_norm: spec.post_norms.then(|| loader.norm(&name("post_ffw_norm.weight"), d)).transpose()?,
-                rope: Rope::new(rope.ordering, rope.dims, base, scale, factors.as_deref()),
+                rope: layer_rope(&spec, i, factors.as_deref())?,
                 window: if local { spec.sliding_window } else { None },
             });
         }
@@ -253,8 +242,25 @@ pub fn argmax(values: &[f32]) -> u32 {
     best as u32
 }
 
-/// The reference covers the decoders and their RoPE scalings, nothing else.
-fn check_supported(spec: &ModelSpec) -> Result<()> {
+/// The RoPE of layer `i` (`factors`: the model's per-pair frequency factors, if any).
+pub(crate) fn layer_rope(spec: &ModelSpec, i: usize, factors: Option<&[f32]>) -> Result<Rope> {
+    let Some(rope) = &spec.rope else {
+        return Err(NavajaError::unsupported("the CPU forward pass needs RoPE positions"));
+    };
+    let global_scale = match rope.scaling.kind {
+        RopeScalingKind::Linear => 1.0 / f64::from(rope.scaling.factor),
+        _ => 1.0,
+    };
+    let base = spec.rope_freq_base(i).unwrap_or(rope.freq_base);
+    // gemma3's local layers rotate with their own base and no scaling
+    // (llama.cpp: rope_freq_scale_train_swa = 1).
+    let scale = if spec.is_local_layer(i) && spec.gemma3.is_some() { 1.0 } else { global_scale };
+    Ok(Rope::new(rope.ordering, rope.dims, base, scale, factors))
+}
+
+/// The reference covers the decoders and their RoPE scalings, nothing else
+/// (nor does the CPU backend, which shares this check).
+pub(crate) fn check_supported(spec: &ModelSpec) -> Result<()> {
     if spec.architecture == Architecture::Bert || !spec.causal {
         return Err(NavajaError::unsupported(format!(
             "the CPU reference runs decoders (llama, qwen2, gemma3), not {}",

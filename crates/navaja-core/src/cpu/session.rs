@@ -1,0 +1,259 @@
+//! [`CpuDecoderSession`]: one sequence through a [`CpuDecoder`], with its KV
+//! cache, fed a token at a time (a prompt's tokens one after the other, as
+//! decode steps: each weight block is then read once per token, which the
+//! cache of a CPU serves from memory at a few GB/s).
+
+use std::sync::Arc;
+
+use super::dot::{Q8Vector, add_scaled, dot_f32};
+use super::model::{CpuDecoder, Linear};
+use super::top_k::top_k;
+use crate::generate::{Pick, TokenModel};
+use crate::model::Activation;
+use crate::ops::logits::{MAX_TOP_K, TopKResult, logit_adjust_ref};
+use crate::ops::rms_norm;
+use crate::reference::math::{gelu_tanh, silu};
+use crate::{NavajaError, Result};
+
+/// Positions a session holds when the caller does not say: the model's
+/// context, capped so that a browser tab does not reserve gigabytes.
+pub const CPU_DEFAULT_CONTEXT: usize = 4096;
+
+/// Activations of one token, reused by every layer and every step.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    x: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    o: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    down: Vec<f32>,
+    scores: Vec<f32>,
+    logits: Vec<f32>,
+    /// The input of the projection being computed, in 8-bit blocks.
+    input: Q8Vector,
+}
+
+/// A conversation's cache on the CPU: keys and values in f32, a row of
+/// `kv_width` per position and layer.
+#[derive(Debug, Clone)]
+pub struct CpuDecoderSession {
+    model: Arc<CpuDecoder>,
+    tokens: Vec<u32>,
+    capacity: usize,
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+    scratch: Scratch,
+}
+
+impl CpuDecoderSession {
+    /// An empty session holding at most `context_length` positions (0: the
+    /// model's context length, capped at [`CPU_DEFAULT_CONTEXT`]).
+    pub fn new(model: Arc<CpuDecoder>, context_length: usize) -> Result<CpuDecoderSession> {
+        let model_context = model.spec.context_length;
+        let capacity = match context_length {
+            0 => model_context.min(CPU_DEFAULT_CONTEXT),
+            n if n > model_context => {
+                return Err(NavajaError::invalid(format!("context length {n} exceeds the model's {model_context}")));
+            }
+            n => n,
+        };
+        let layers = model.layers.len();
+        Ok(CpuDecoderSession {
+            model,
+            tokens: Vec::new(),
+            capacity,
+            keys: vec![Vec::new(); layers],
+            values: vec![Vec::new(); layers],
+            scratch: Scratch::default(),
+        })
+    }
+
+    pub fn model(&self) -> &Arc<CpuDecoder> {
+        &self.model
+    }
+
+    /// Bytes of keys and values one position takes.
+    pub fn kv_bytes_per_token(&self) -> u64 {
+        (self.model.layers.len() * self.model.spec.kv_width() * 2 * 4) as u64
+    }
+
+    /// Runs `ids` after the cached tokens; returns the logits after the last one.
+    pub fn forward(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        self.check(ids)?;
+        for (i, &id) in ids.iter().enumerate() {
+            self.step(id, i + 1 == ids.len());
+        }
+        Ok(self.scratch.logits.clone())
+    }
+
+    fn check(&self, ids: &[u32]) -> Result<()> {
+        let vocab = self.model.spec.vocab_size;
+        if ids.is_empty() {
+            return Err(NavajaError::invalid("feed: no tokens"));
+        }
+        if let Some(&bad) = ids.iter().find(|&&t| t as usize >= vocab) {
+            return Err(NavajaError::invalid(format!(
+                "token id {bad} is out of range: the vocabulary has {vocab} tokens"
+            )));
+        }
+        if self.tokens.len() + ids.len() > self.capacity {
+            return Err(NavajaError::ContextOverflow(format!(
+                "{} tokens after {} exceed the session's {} positions",
+                ids.len(),
+                self.tokens.len(),
+                self.capacity
+            )));
+        }
+        Ok(())
+    }
+
+    /// One token through every layer; the logits only when `logits`.
+    fn step(&mut self, id: u32, logits: bool) {
+        let model = &*self.model;
+        let spec = &model.spec;
+        let pos = self.tokens.len();
+        let s = &mut self.scratch;
+        let d = spec.hidden_size;
+        s.x.resize(d, 0.0);
+        model.embedding.row_into(id as usize, &mut s.x);
+        if let Some(scale) = spec.embedding_scale {
+            s.x.iter_mut().for_each(|v| *v *= scale);
+        }
+        for (i, layer) in model.layers.iter().enumerate() {
+            // Attention.
+            let h = norm(&s.x, &layer.attn_norm, spec.norm_eps);
+            s.input.quantize(&h);
+            project(&layer.q, &s.input, &mut s.q);
+            project(&layer.k, &s.input, &mut s.k);
+            project(&layer.v, &s.input, &mut s.v);
+            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
+                s.q = norm(&s.q, qn, spec.norm_eps);
+                s.k = norm(&s.k, kn, spec.norm_eps);
+            }
+            let hd = spec.head_dim;
+            layer.rope.apply(&mut s.q, hd, pos);
+            layer.rope.apply(&mut s.k, hd, pos);
+            self.keys[i].extend_from_slice(&s.k);
+            self.values[i].extend_from_slice(&s.v);
+            let first = layer.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+            attend(spec, &self.keys[i], &self.values[i], first..pos + 1, &s.q, &mut s.attn, &mut s.scores);
+            s.input.quantize(&s.attn);
+            project(&layer.o, &s.input, &mut s.o);
+            residual(&mut s.x, &s.o, layer.post_attention_norm.as_deref(), spec.norm_eps);
+
+            // Gated FFN.
+            let h = norm(&s.x, &layer.ffn_norm, spec.norm_eps);
+            s.input.quantize(&h);
+            project(&layer.gate, &s.input, &mut s.gate);
+            project(&layer.up, &s.input, &mut s.up);
+            let act: fn(f32) -> f64 = if spec.activation == Activation::GeluTanh { gelu_tanh } else { silu };
+            s.gate.iter_mut().zip(&s.up).for_each(|(g, &u)| *g = (act(*g) * f64::from(u)) as f32);
+            s.input.quantize(&s.gate);
+            project(&layer.down, &s.input, &mut s.down);
+            residual(&mut s.x, &s.down, layer.post_ffn_norm.as_deref(), spec.norm_eps);
+        }
+        self.tokens.push(id);
+        if logits {
+            let h = norm(&s.x, &model.output_norm, spec.norm_eps);
+            s.input.quantize(&h);
+            let head = model.head();
+            s.logits.resize(head.rows, 0.0);
+            head.matvec(&s.input, &mut s.logits);
+        }
+    }
+}
+
+/// RMSNorm of one row (the weights' length matches by construction).
+fn norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    rms_norm(x, w, eps).unwrap_or_else(|_| x.to_vec())
+}
+
+fn project(l: &Linear, x: &Q8Vector, out: &mut Vec<f32>) {
+    out.resize(l.w.rows, 0.0);
+    l.w.matvec(x, out);
+    if let Some(b) = &l.bias {
+        out.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+    }
+}
+
+/// `x += y`, or `x += rms_norm(y)` for models with post-norms.
+fn residual(x: &mut [f32], y: &[f32], post_norm: Option<&[f32]>, eps: f32) {
+    match post_norm {
+        Some(w) => add_scaled(x, 1.0, &norm(y, w, eps)),
+        None => add_scaled(x, 1.0, y),
+    }
+}
+
+/// Every query head over the cached positions `keys`: softmax of the scaled
+/// scores, then the weighted sum of the values, into `out`.
+fn attend(
+    spec: &crate::model::ModelSpec,
+    k: &[f32],
+    v: &[f32],
+    keys: std::ops::Range<usize>,
+    q: &[f32],
+    out: &mut Vec<f32>,
+    scores: &mut Vec<f32>,
+) {
+    let (hd, width) = (spec.head_dim, spec.kv_width());
+    let group = spec.n_heads / spec.n_kv_heads;
+    out.clear();
+    out.resize(spec.n_heads * hd, 0.0);
+    for head in 0..spec.n_heads {
+        let offset = (head / group) * hd;
+        let qh = &q[head * hd..(head + 1) * hd];
+        scores.clear();
+        scores.extend(
+            keys.clone().map(|j| dot_f32(qh, &k[j * width + offset..j * width + offset + hd]) * spec.attention_scale),
+        );
+        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+        let mut sum = 0f32;
+        scores.iter_mut().for_each(|s| {
+            *s = (*s - max).exp();
+            sum += *s;
+        });
+        let oh = &mut out[head * hd..(head + 1) * hd];
+        for (p, j) in scores.iter().zip(keys.clone()) {
+            add_scaled(oh, p / sum, &v[j * width + offset..j * width + offset + hd]);
+        }
+    }
+}
+
+impl TokenModel for CpuDecoderSession {
+    fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.model.spec.vocab_size
+    }
+
+    fn truncate(&mut self, len: usize) -> usize {
+        let len = len.min(self.tokens.len());
+        let width = self.model.spec.kv_width();
+        self.tokens.truncate(len);
+        self.keys.iter_mut().chain(&mut self.values).for_each(|c| c.truncate(len * width));
+        len
+    }
+
+    async fn feed(&mut self, ids: &[u32], pick: &Pick) -> Result<TopKResult> {
+        if pick.k == 0 || pick.k as usize > MAX_TOP_K {
+            return Err(NavajaError::invalid(format!("top-k must be in 1..={MAX_TOP_K}, got {}", pick.k)));
+        }
+        self.check(ids)?;
+        for (i, &id) in ids.iter().enumerate() {
+            self.step(id, i + 1 == ids.len());
+        }
+        let logits = &mut self.scratch.logits;
+        logit_adjust_ref(logits, &pick.adjustments);
+        top_k(logits, pick.k as usize, pick.temperature)
+    }
+}
