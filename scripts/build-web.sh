@@ -15,6 +15,9 @@ log "building crates/navaja-web for wasm32 ($profile)"
 cargo_flags=(--target wasm32-unknown-unknown -p navaja-web --target-dir "$target_dir" --profile "$profile")
 out_dir=$profile
 [ "$profile" = dev ] && out_dir=debug
+# simd128: the CPU backend's integer dot products (navaja-core/src/cpu/dot.rs);
+# every browser with WebGPU has had WebAssembly SIMD for years.
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128"
 if wasm_std_installed; then
   cargo build "${cargo_flags[@]}"
 else

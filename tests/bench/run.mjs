@@ -183,6 +183,7 @@ async function browserLlm(server, runs, prompt) {
   const common = { modelUrl, prompt: prompt.text, decodeTokens: DECODE_TOKENS };
   const engines = [
     { id: 'navaja', engine: 'navaja', version: navajaVersion(), module: 'navaja', args: { ...common } },
+    { id: 'navaja-cpu', engine: 'navaja', version: navajaVersion(), module: 'navaja', args: { ...common, backend: 'cpu' } },
     { id: 'wllama-cpu', engine: 'wllama', version: versionOf('@wllama/wllama'), module: 'wllama', args: { ...common, gpu: false, threads: THREADS } },
     { id: 'wllama-webgpu', engine: 'wllama', version: versionOf('@wllama/wllama'), module: 'wllama', args: { ...common, gpu: true, threads: THREADS } },
   ];

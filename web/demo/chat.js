@@ -96,7 +96,8 @@ async function send(text) {
 
 async function main() {
   try {
-    engine = await createEngine();
+    // 'auto': WebGPU on a GPU; the CPU backend without WebGPU or on a software adapter (?backend=webgpu|cpu to choose).
+    engine = await createEngine({ backend: params.get('backend') ?? 'auto' });
   } catch (error) {
     setState($('status'), 'error', `${error.code ?? 'error'}: ${error.message}`);
     state.error = { code: error.code, message: error.message };

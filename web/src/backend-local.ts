@@ -18,7 +18,7 @@ import type {
   GenerateResponse,
   RerankScores,
 } from './protocol.js';
-import type { AdapterInfo, LoadProgress, ModelInfo } from './types.js';
+import type { AdapterInfo, EngineBackend, LoadProgress, ModelInfo } from './types.js';
 
 /** Texts per `embed` call into the engine: an abort is noticed between batches. */
 const EMBED_BATCH = 64;
@@ -55,6 +55,17 @@ async function requestAdapter(): Promise<GPUAdapter> {
     );
   }
   return adapter;
+}
+
+/**
+ * A CPU implementation of WebGPU (SwiftShader, WARP, llvmpipe): the browser
+ * says so through `isFallbackAdapter` (newer browsers) or names it.
+ */
+function isSoftwareAdapter(adapter: GPUAdapter): boolean {
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  if (info.isFallbackAdapter) return true;
+  const names = [info.vendor, info.architecture, info.device, info.description].join(' ');
+  return /swiftshader|llvmpipe|lavapipe|\bwarp\b|basic render/i.test(names);
 }
 
 /** Bytes from whatever a stream handed out. */
@@ -94,9 +105,24 @@ export class LocalBackend implements Backend {
     }
   }
 
-  static async create(options: { allowShaderF16?: boolean; wasmUrl?: string | URL }): Promise<LocalBackend> {
-    const adapter = await requestAdapter();
+  static async create(options: {
+    allowShaderF16?: boolean;
+    wasmUrl?: string | URL;
+    backend?: EngineBackend;
+  }): Promise<LocalBackend> {
+    const backend = options.backend ?? 'webgpu';
+    let adapter: GPUAdapter | undefined;
+    if (backend !== 'cpu') {
+      try {
+        adapter = await requestAdapter();
+      } catch (error) {
+        if (backend === 'webgpu') throw error;
+      }
+    }
     await loadWasm(options.wasmUrl);
+    if (!adapter || (backend === 'auto' && isSoftwareAdapter(adapter))) {
+      return new LocalBackend(WasmEngine.createCpu(), undefined);
+    }
     try {
       return new LocalBackend(await WasmEngine.create(options.allowShaderF16 ?? true), adapter.info);
     } catch (error) {

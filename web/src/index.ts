@@ -38,14 +38,19 @@ async function mainThreadBackend(options: CreateEngineOptions): Promise<Backend>
 }
 
 /**
- * Opens the GPU and starts an engine, in a Worker unless `worker: false`.
- * Rejects with a NavajaError whose code is `webgpu-unavailable` where the
- * browser has no WebGPU (or no adapter).
+ * Opens the GPU (or, with `backend: 'cpu'` or `'auto'`, possibly the CPU
+ * backend) and starts an engine, in a Worker unless `worker: false`.
+ * With the default `backend: 'webgpu'`, rejects with a NavajaError whose
+ * code is `webgpu-unavailable` where the browser has no WebGPU (or no adapter).
  */
 export async function createEngine(options: CreateEngineOptions = {}): Promise<Engine> {
-  if (!(globalThis.navigator as Navigator | undefined)?.gpu) throw noWebGpu();
+  const backend = options.backend ?? 'webgpu';
+  if (!['webgpu', 'cpu', 'auto'].includes(backend)) {
+    throw new NavajaError('invalid-argument', `backend must be 'webgpu', 'cpu' or 'auto', not ${JSON.stringify(backend)}`);
+  }
+  if (backend === 'webgpu' && !(globalThis.navigator as Navigator | undefined)?.gpu) throw noWebGpu();
   const wasmUrl = options.wasmUrl === undefined ? undefined : new URL(String(options.wasmUrl), globalThis.location?.href).href;
-  const init = { allowShaderF16: options.allowShaderF16 ?? true, wasmUrl };
+  const init = { allowShaderF16: options.allowShaderF16 ?? true, wasmUrl, backend };
   const worker = options.worker ?? true;
   if (worker === false) {
     return new Engine(await mainThreadBackend(init).catch((e: unknown) => Promise.reject(toNavajaError(e))), 'main-thread');

@@ -5,7 +5,7 @@
  * structured-clonable, so the same calls cross postMessage unchanged.
  */
 import type { SerializedError } from './errors.js';
-import type { AdapterInfo, KvCacheType, LoadProgress, ModelCacheKind, ModelInfo } from './types.js';
+import type { AdapterInfo, EngineBackend, KvCacheType, LoadProgress, ModelCacheKind, ModelInfo } from './types.js';
 
 /** A generation request as crates/navaja-web/src/requests.rs reads it. */
 export interface GenerateRequest {
@@ -112,6 +112,7 @@ export type BackendMethod =
 export interface WorkerInit {
   allowShaderF16: boolean;
   wasmUrl?: string;
+  backend: EngineBackend;
 }
 
 /** Page -> Worker. */

@@ -38,6 +38,9 @@ export interface AdapterInfo {
   browser?: { vendor: string; architecture: string; device: string; description: string };
 }
 
+/** See {@link CreateEngineOptions.backend}. */
+export type EngineBackend = 'webgpu' | 'cpu' | 'auto';
+
 export interface CreateEngineOptions {
   /**
    * Where the engine runs. `true` (default): in a module Web Worker that
@@ -48,6 +51,16 @@ export interface CreateEngineOptions {
   worker?: boolean | Worker;
   /** Use `shader-f16` where the adapter has it (default true). */
   allowShaderF16?: boolean;
+  /**
+   * What runs the models. `'webgpu'` (default): the GPU, through WebGPU; the
+   * engine rejects with `webgpu-unavailable` where the browser has none.
+   * `'cpu'`: navaja's CPU backend (WebAssembly SIMD, one thread), for
+   * language models only. `'auto'`: WebGPU on a hardware adapter, the CPU
+   * backend where the browser has no WebGPU or only a software adapter
+   * (SwiftShader, WARP), on which WGSL runs several times slower than
+   * code compiled for the CPU. `engine.adapter.backend` says which it got.
+   */
+  backend?: EngineBackend;
   /** Where to load navaja's .wasm from (default: next to this module). */
   wasmUrl?: string | URL;
 }

@@ -46,7 +46,7 @@ impl DeviceOptions {
 }
 
 /// The limits navaja's kernels depend on, in a form that serialises to JSON.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct LimitsSummary {
     pub max_storage_buffer_binding_size: u64,
     pub max_buffer_size: u64,
@@ -80,7 +80,7 @@ impl From<&wgpu::Limits> for LimitsSummary {
 }
 
 /// What an adapter is and can do; printed by `navaja devices` and shown by the web demo.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct AdapterSummary {
     pub name: String,
     pub backend: String,

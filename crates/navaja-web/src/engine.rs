@@ -1,5 +1,8 @@
 //! `WasmEngine`: one GPU device with a language model and an embedding
-//! model (a BERT-family encoder) loaded on it, each optional, both at once.
+//! model (a BERT-family encoder) loaded on it, each optional, both at once;
+//! or, created with `createCpu`, no GPU at all: a language model on
+//! navaja-core's CPU backend (WebAssembly SIMD), for browsers without
+//! WebGPU or with only a software adapter.
 //!
 //! The TypeScript layer runs one call at a time per engine (its queue), so
 //! a model is simply taken out of its cell for the length of a generation
@@ -9,8 +12,14 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use navaja_core::NavajaError;
+use navaja_core::chat::ChatTemplate;
+use navaja_core::cpu::{CpuDecoder, CpuDecoderSession};
+use navaja_core::generate::{Generation, TokenModel, generate};
+use navaja_core::gguf::GgufHeader;
+use navaja_core::quant::kv::KvType;
+use navaja_core::tokenizer::Tokenizer;
+use navaja_gpu::device::AdapterSummary;
 use navaja_gpu::generation::chat_prompt_ids;
-use navaja_gpu::model::LoadedDecoder;
 use navaja_gpu::ops::rms_norm::rms_norm;
 use navaja_gpu::session::Session;
 use navaja_gpu::{DeviceOptions, GpuDevice};
@@ -21,19 +30,44 @@ use crate::js::{from_js, now_ms, to_js, to_js_error};
 use crate::load::{Arrived, WasmModelLoad};
 use crate::requests::{GenerateRequest, GenerateResponse, LoadOptions, ModelInfo};
 
-/// A loaded language model with its conversation cache.
+/// Where a language model runs, with its conversation cache.
+enum LlmSession {
+    Gpu(Session),
+    Cpu(CpuDecoderSession),
+}
+
+/// A loaded language model.
 struct Llm {
-    loaded: LoadedDecoder,
-    session: Session,
+    session: LlmSession,
+    tokenizer: Tokenizer,
+    chat_template: Option<ChatTemplate>,
     info: ModelInfo,
 }
 
-/// One GPU device and everything loaded on it.
+/// One GPU device (or none: the CPU backend) and everything loaded on it.
 #[wasm_bindgen]
 pub struct WasmEngine {
-    gpu: Arc<GpuDevice>,
+    gpu: Option<Arc<GpuDevice>>,
+    adapter: AdapterSummary,
     llm: RefCell<Option<Llm>>,
     embedder: RefCell<Option<Embedder>>,
+}
+
+/// What `adapterInfo` reports on the CPU backend.
+fn cpu_adapter() -> AdapterSummary {
+    AdapterSummary {
+        name: "CPU (WebAssembly SIMD, 1 thread)".into(),
+        backend: "cpu".into(),
+        device_type: "Cpu".into(),
+        driver: "navaja-core".into(),
+        ..AdapterSummary::default()
+    }
+}
+
+fn no_gpu(what: &str) -> NavajaError {
+    NavajaError::unsupported(format!(
+        "{what} needs WebGPU: this engine runs on the CPU backend, which runs language models only"
+    ))
 }
 
 fn no_model() -> JsValue {
@@ -63,25 +97,37 @@ impl WasmEngine {
     pub async fn create(allow_shader_f16: bool) -> Result<WasmEngine, JsValue> {
         let options = DeviceOptions { allow_shader_f16, ..Default::default() };
         let gpu = GpuDevice::new(&options).await.map_err(to_js_error)?;
-        Ok(WasmEngine { gpu: Arc::new(gpu), llm: RefCell::new(None), embedder: RefCell::new(None) })
+        let adapter = gpu.adapter.clone();
+        Ok(WasmEngine { gpu: Some(Arc::new(gpu)), adapter, llm: RefCell::new(None), embedder: RefCell::new(None) })
     }
 
-    /// The adapter's name, features and limits, as a plain object.
+    /// An engine without a GPU: language models run on the CPU backend.
+    #[wasm_bindgen(js_name = createCpu)]
+    pub fn create_cpu() -> WasmEngine {
+        WasmEngine { gpu: None, adapter: cpu_adapter(), llm: RefCell::new(None), embedder: RefCell::new(None) }
+    }
+
+    /// The adapter's name, features and limits, as a plain object (backend
+    /// `"cpu"` on the CPU backend).
     #[wasm_bindgen(js_name = adapterInfo)]
     pub fn adapter_info(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.gpu.adapter)
+        to_js(&self.adapter)
     }
 
     /// Whether `shader-f16` is enabled on the device.
     #[wasm_bindgen(js_name = shaderF16)]
     pub fn shader_f16(&self) -> bool {
-        self.gpu.shader_f16
+        self.gpu.as_ref().is_some_and(|g| g.shader_f16)
     }
 
-    /// Row-wise RMSNorm of `x` (rows of `weight.length` values) on the GPU.
+    /// Row-wise RMSNorm of `x` (rows of `weight.length` values) on the GPU
+    /// (on the CPU backend, navaja-core's).
     #[wasm_bindgen(js_name = rmsNorm)]
     pub async fn rms_norm(&self, x: Vec<f32>, weight: Vec<f32>, eps: f32) -> Result<Vec<f32>, JsValue> {
-        rms_norm(&self.gpu, &x, &weight, eps).await.map_err(to_js_error)
+        match &self.gpu {
+            Some(gpu) => rms_norm(gpu, &x, &weight, eps).await.map_err(to_js_error),
+            None => navaja_core::ops::rms_norm(&x, &weight, eps).map_err(to_js_error),
+        }
     }
 
     /// Starts loading a model file; push its bytes into the result in
@@ -91,7 +137,9 @@ impl WasmEngine {
     /// model.safetensors; its folder's text files go in the load options).
     #[wasm_bindgen(js_name = beginLoad)]
     pub fn begin_load(&self, file_len: Option<f64>, format: Option<String>) -> Result<WasmModelLoad, JsValue> {
-        self.gpu.check_health().map_err(to_js_error)?;
+        if let Some(gpu) = &self.gpu {
+            gpu.check_health().map_err(to_js_error)?;
+        }
         let file_len = file_len.filter(|l| l.is_finite() && *l >= 0.0).map(|l| l as u64);
         match format.as_deref() {
             None | Some("gguf") => Ok(WasmModelLoad::gguf(self.gpu.clone(), file_len)),
@@ -114,13 +162,25 @@ impl WasmEngine {
         } else {
             from_js("load options", options)?
         };
-        let stream = match load.arrived() {
-            Ok(Arrived::Decoder(stream)) => stream,
-            Ok(Arrived::Encoder { format, bytes }) => {
-                let uploaded = upload_encoder(&self.gpu, format, &bytes, options.encoder_files.as_ref());
+        let gpu = self.gpu.clone();
+        let stream = match (load.arrived(), &gpu) {
+            (Ok(Arrived::Decoder(stream)), _) => stream,
+            (Ok(Arrived::CpuDecoder { bytes }), _) => {
+                if options.encoder_files.is_some() {
+                    return Err(to_js_error(NavajaError::invalid("encoder_files given for a language model")));
+                }
+                let llm = load_cpu_llm(&bytes, &options).map_err(to_js_error)?;
+                let result = to_js(&llm.info)?;
+                *self.llm.borrow_mut() = Some(llm);
+                return Ok(result);
+            }
+            (Ok(Arrived::Encoder { .. }), None) => return Err(to_js_error(no_gpu("an embedding model"))),
+            (Ok(Arrived::Encoder { format, bytes }), Some(gpu)) => {
+                let gpu = gpu.clone();
+                let uploaded = upload_encoder(&gpu, format, &bytes, options.encoder_files.as_ref());
                 drop(bytes);
                 let loaded = match uploaded {
-                    Ok(loaded) => load_embedder(&self.gpu, format, loaded, wasm_memory_bytes).await,
+                    Ok(loaded) => load_embedder(&gpu, format, loaded, wasm_memory_bytes).await,
                     Err(e) => Err(e),
                 };
                 return match loaded {
@@ -129,22 +189,24 @@ impl WasmEngine {
                         *self.embedder.borrow_mut() = Some(embedder);
                         Ok(result)
                     }
-                    Err(e) => Err(to_js_error(settle(&self.gpu, e).await)),
+                    Err(e) => Err(to_js_error(settle(Some(&gpu), e).await)),
                 };
             }
-            Err(e) => return Err(to_js_error(settle(&self.gpu, e).await)),
+            (Err(e), _) => return Err(to_js_error(settle(gpu.as_deref(), e).await)),
         };
+        // A GPU decoder stream only comes from an engine with a GPU.
+        let Some(gpu) = gpu else { return Err(to_js_error(no_gpu("this load"))) };
         if options.encoder_files.is_some() {
             return Err(to_js_error(NavajaError::invalid("encoder_files given for a language model")));
         }
         let loaded = match stream.finish().await {
             Ok(loaded) => loaded,
-            Err(e) => return Err(to_js_error(settle(&self.gpu, e).await)),
+            Err(e) => return Err(to_js_error(settle(Some(&gpu), e).await)),
         };
         let session_options = options.session_options();
-        let session = match Session::new(self.gpu.clone(), loaded.model.clone(), &session_options).await {
+        let session = match Session::new(gpu.clone(), loaded.model.clone(), &session_options).await {
             Ok(session) => session,
-            Err(e) => return Err(to_js_error(settle(&self.gpu, e).await)),
+            Err(e) => return Err(to_js_error(settle(Some(&gpu), e).await)),
         };
         let spec = loaded.model.spec();
         let info = ModelInfo {
@@ -164,7 +226,8 @@ impl WasmEngine {
             wasm_memory_bytes: wasm_memory_bytes(),
         };
         let result = to_js(&info)?;
-        *self.llm.borrow_mut() = Some(Llm { loaded, session, info });
+        let (tokenizer, chat_template) = (loaded.tokenizer, loaded.chat_template);
+        *self.llm.borrow_mut() = Some(Llm { session: LlmSession::Gpu(session), tokenizer, chat_template, info });
         Ok(result)
     }
 
@@ -207,7 +270,7 @@ impl WasmEngine {
         *self.embedder.borrow_mut() = Some(embedder);
         match result {
             Ok((values, tokens)) => Ok(vectors_object("embeddings", &values, tokens)),
-            Err(e) => Err(to_js_error(settle(&self.gpu, e).await)),
+            Err(e) => Err(to_js_error(settle(self.gpu.as_deref(), e).await)),
         }
     }
 
@@ -219,21 +282,21 @@ impl WasmEngine {
         *self.embedder.borrow_mut() = Some(embedder);
         match result {
             Ok((scores, tokens)) => Ok(vectors_object("scores", &scores, tokens)),
-            Err(e) => Err(to_js_error(settle(&self.gpu, e).await)),
+            Err(e) => Err(to_js_error(settle(self.gpu.as_deref(), e).await)),
         }
     }
 
     /// Token ids of `text` (`add_special`: with the model's BOS where it adds one).
     pub fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>, JsValue> {
         let llm = self.llm.borrow();
-        let tok = &llm.as_ref().ok_or_else(no_model)?.loaded.tokenizer;
+        let tok = &llm.as_ref().ok_or_else(no_model)?.tokenizer;
         tok.encode(text, add_special && tok.adds_bos(), true).map_err(to_js_error)
     }
 
     /// The text of `ids`.
     pub fn detokenize(&self, ids: Vec<u32>) -> Result<String, JsValue> {
         let llm = self.llm.borrow();
-        llm.as_ref().ok_or_else(no_model)?.loaded.tokenizer.decode(&ids).map_err(to_js_error)
+        llm.as_ref().ok_or_else(no_model)?.tokenizer.decode(&ids).map_err(to_js_error)
     }
 
     /// Generates from a raw prompt or chat messages (see `GenerateRequest`),
@@ -248,7 +311,7 @@ impl WasmEngine {
         *self.llm.borrow_mut() = Some(llm);
         match result {
             Ok(generation) => to_js(&GenerateResponse::from(generation)),
-            Err(e) => Err(to_js_error(settle(&self.gpu, e).await)),
+            Err(e) => Err(to_js_error(settle(self.gpu.as_deref(), e).await)),
         }
     }
 
@@ -257,7 +320,9 @@ impl WasmEngine {
     /// used afterwards.
     #[wasm_bindgen(js_name = loseDeviceForTesting)]
     pub fn lose_device_for_testing(&self) {
-        self.gpu.device.destroy();
+        if let Some(gpu) = &self.gpu {
+            gpu.device.destroy();
+        }
     }
 }
 
@@ -274,7 +339,8 @@ fn wasm_memory_bytes() -> u64 {
 /// the device's `lost` promise, which says why, resolves a little later (up
 /// to hundreds of ms on a busy machine): after a `gpu` error, wait for it
 /// for up to half a second.
-async fn settle(gpu: &GpuDevice, e: NavajaError) -> NavajaError {
+async fn settle(gpu: Option<&GpuDevice>, e: NavajaError) -> NavajaError {
+    let Some(gpu) = gpu else { return e };
     if matches!(e, NavajaError::Gpu(_)) {
         for _ in 0..25 {
             if let Err(lost @ NavajaError::DeviceLost(_)) = gpu.check_health() {
@@ -304,17 +370,46 @@ async fn sleep_ms(ms: u32) {
     let _ = wasm_bindgen_futures::JsFuture::from(tick).await;
 }
 
+/// A language model on the CPU backend, from its whole GGUF file. It keeps
+/// the keys and values in f32 whatever `options.kv` asks for (reported as
+/// `kv` beside `kv_requested`).
+fn load_cpu_llm(bytes: &[u8], options: &LoadOptions) -> navaja_core::Result<Llm> {
+    let header = GgufHeader::parse(bytes)?;
+    let tokenizer = Tokenizer::from_gguf(&header.metadata)?;
+    let chat_template = ChatTemplate::from_gguf(&header.metadata)?;
+    let model = Arc::new(CpuDecoder::from_gguf(bytes)?);
+    let session = CpuDecoderSession::new(model.clone(), options.context_length.unwrap_or(0))?;
+    let spec = model.spec();
+    let info = ModelInfo {
+        kind: "llm",
+        architecture: spec.architecture.name(),
+        name: spec.name.clone(),
+        n_layers: spec.n_layers,
+        hidden_size: spec.hidden_size,
+        vocab_size: spec.vocab_size,
+        context_length: session.capacity(),
+        model_context_length: spec.context_length,
+        weight_bytes: model.weight_bytes(),
+        kv_bytes_per_token: session.kv_bytes_per_token(),
+        kv: KvType::F32,
+        kv_requested: options.kv,
+        has_chat_template: chat_template.is_some(),
+        wasm_memory_bytes: wasm_memory_bytes(),
+    };
+    Ok(Llm { session: LlmSession::Cpu(session), tokenizer, chat_template, info })
+}
+
 async fn run_generation(
     llm: &mut Llm,
     request: &GenerateRequest,
     on_text: &js_sys::Function,
-) -> navaja_core::Result<navaja_gpu::generation::Generation> {
+) -> navaja_core::Result<Generation> {
     let opts = request.options()?;
-    let tok = &llm.loaded.tokenizer;
+    let tok = &llm.tokenizer;
     let prompt = match (&request.prompt, &request.messages) {
         (Some(prompt), None) => tok.encode(prompt, request.add_special.unwrap_or(true) && tok.adds_bos(), true)?,
         (None, Some(messages)) => {
-            let template = llm.loaded.chat_template.as_ref().ok_or_else(|| {
+            let template = llm.chat_template.as_ref().ok_or_else(|| {
                 NavajaError::unsupported("this model file has no chat template: use completions with a raw prompt")
             })?;
             let messages = messages.iter().map(|m| m.to_chat()).collect::<navaja_core::Result<Vec<_>>>()?;
@@ -331,5 +426,53 @@ async fn run_generation(
             Err(_) => false,
         }
     };
-    llm.session.generate(tok, &prompt, &opts, &mut stream, &now_ms).await
+    match &mut llm.session {
+        LlmSession::Gpu(session) => generate(session, tok, &prompt, &opts, &mut stream, &now_ms).await,
+        LlmSession::Cpu(session) => {
+            let mut yielding = YieldingCpu { session, last_yield: now_ms() };
+            generate(&mut yielding, tok, &prompt, &opts, &mut stream, &now_ms).await
+        }
+    }
+}
+
+/// Longest stretch the CPU backend computes without letting the Worker's
+/// event loop run.
+const CPU_YIELD_MS: f64 = 50.0;
+
+/// The CPU session as the generation loop sees it: its steps never wait, so
+/// every [`CPU_YIELD_MS`] it yields to the event loop, where the Worker
+/// receives an abort (which the next `on_text` then reports).
+struct YieldingCpu<'a> {
+    session: &'a mut CpuDecoderSession,
+    last_yield: f64,
+}
+
+impl TokenModel for YieldingCpu<'_> {
+    fn tokens(&self) -> &[u32] {
+        self.session.tokens()
+    }
+
+    fn capacity(&self) -> usize {
+        self.session.capacity()
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.session.vocab_size()
+    }
+
+    fn truncate(&mut self, len: usize) -> usize {
+        self.session.truncate(len)
+    }
+
+    async fn feed(
+        &mut self,
+        ids: &[u32],
+        pick: &navaja_core::generate::Pick,
+    ) -> navaja_core::Result<navaja_core::ops::logits::TopKResult> {
+        if now_ms() - self.last_yield >= CPU_YIELD_MS {
+            sleep_ms(0).await;
+            self.last_yield = now_ms();
+        }
+        self.session.feed(ids, pick).await
+    }
 }

@@ -5,6 +5,8 @@
 //! its bytes arrive; an encoder (BERT family: small) is kept whole and
 //! loaded at the end. A safetensors encoder (model.safetensors) is kept
 //! whole too: its config and tokenizer come as text in the load options.
+//! On an engine without a GPU (the CPU backend) a decoder is kept whole as
+//! well, and becomes a [`navaja_core::cpu::CpuDecoder`] at the end.
 
 use std::sync::Arc;
 
@@ -24,17 +26,21 @@ use crate::requests::HeaderInfo;
 pub enum Destination {
     /// A GGUF file whose header is not complete yet: `probe` parses it,
     /// `bytes` keeps everything for whichever loader the header picks.
-    Probing { gpu: Arc<GpuDevice>, file_len: Option<u64>, probe: GgufStream, bytes: Vec<u8> },
+    /// `gpu`: `None` on the CPU backend.
+    Probing { gpu: Option<Arc<GpuDevice>>, file_len: Option<u64>, probe: GgufStream, bytes: Vec<u8> },
     /// A GGUF language model, streaming to the GPU.
     Decoder(Box<DecoderStream>),
     /// An encoder file, kept whole (`spec`: from a GGUF header).
     Encoder { format: EncoderFormat, file_len: Option<u64>, bytes: Vec<u8>, spec: Option<Box<ModelSpec>> },
+    /// A GGUF language model for the CPU backend, kept whole.
+    CpuDecoder { file_len: Option<u64>, bytes: Vec<u8>, spec: Option<Box<ModelSpec>> },
 }
 
 /// What a finished file turned out to be.
 pub enum Arrived {
     Decoder(Box<DecoderStream>),
     Encoder { format: EncoderFormat, bytes: Vec<u8> },
+    CpuDecoder { bytes: Vec<u8> },
 }
 
 fn discard(_: navaja_core::gguf::TensorChunk<'_>) -> Result<()> {
@@ -42,14 +48,27 @@ fn discard(_: navaja_core::gguf::TensorChunk<'_>) -> Result<()> {
 }
 
 /// The loader `header` asks for, given every byte so far.
-fn route(gpu: &Arc<GpuDevice>, file_len: Option<u64>, header: &GgufHeader, bytes: Vec<u8>) -> Result<Destination> {
+fn route(
+    gpu: &Option<Arc<GpuDevice>>,
+    file_len: Option<u64>,
+    header: &GgufHeader,
+    bytes: Vec<u8>,
+) -> Result<Destination> {
     // A header navaja cannot read as a model is left to the decoder loader,
     // which reports it as it always has.
-    match ModelSpec::from_gguf(header) {
-        Ok(spec) if spec.bert.is_some() => {
+    match (ModelSpec::from_gguf(header), gpu) {
+        (Ok(spec), _) if spec.bert.is_some() => {
             Ok(Destination::Encoder { format: EncoderFormat::Gguf, file_len, bytes, spec: Some(Box::new(spec)) })
         }
-        _ => {
+        (spec, None) => {
+            let spec = spec.ok().map(Box::new);
+            let mut bytes = bytes;
+            if let Some(len) = file_len.and_then(|l| usize::try_from(l).ok()) {
+                bytes.reserve_exact(len.saturating_sub(bytes.len()));
+            }
+            Ok(Destination::CpuDecoder { file_len, bytes, spec })
+        }
+        (_, Some(gpu)) => {
             let mut stream = DecoderStream::new(gpu.clone(), file_len);
             stream.push(&bytes)?;
             Ok(Destination::Decoder(Box::new(stream)))
@@ -73,15 +92,14 @@ impl Destination {
                 Ok(Destination::Decoder(stream))
             }
             Destination::Encoder { format, file_len, mut bytes, spec } => {
-                if file_len.is_some_and(|len| (bytes.len() + chunk.len()) as u64 > len) {
-                    return Err(NavajaError::format(format!(
-                        "received {} bytes, more than the announced {}",
-                        bytes.len() + chunk.len(),
-                        file_len.unwrap_or(0)
-                    )));
-                }
+                check_not_beyond(file_len, bytes.len() + chunk.len())?;
                 bytes.extend_from_slice(chunk);
                 Ok(Destination::Encoder { format, file_len, bytes, spec })
+            }
+            Destination::CpuDecoder { file_len, mut bytes, spec } => {
+                check_not_beyond(file_len, bytes.len() + chunk.len())?;
+                bytes.extend_from_slice(chunk);
+                Ok(Destination::CpuDecoder { file_len, bytes, spec })
             }
         }
     }
@@ -96,20 +114,21 @@ impl Destination {
             }
             Destination::Decoder(stream) => Ok(Arrived::Decoder(stream)),
             Destination::Encoder { format, file_len, bytes, .. } => {
-                if let Some(len) = file_len.filter(|&len| bytes.len() as u64 != len) {
-                    return Err(NavajaError::format(format!(
-                        "truncated model file: {} of its {len} bytes arrived",
-                        bytes.len()
-                    )));
-                }
+                check_complete(file_len, bytes.len())?;
                 Ok(Arrived::Encoder { format, bytes })
+            }
+            Destination::CpuDecoder { file_len, bytes, .. } => {
+                check_complete(file_len, bytes.len())?;
+                Ok(Arrived::CpuDecoder { bytes })
             }
         }
     }
 
     fn received(&self) -> u64 {
         match self {
-            Destination::Probing { bytes, .. } | Destination::Encoder { bytes, .. } => bytes.len() as u64,
+            Destination::Probing { bytes, .. }
+            | Destination::Encoder { bytes, .. }
+            | Destination::CpuDecoder { bytes, .. } => bytes.len() as u64,
             Destination::Decoder(stream) => stream.received(),
         }
     }
@@ -118,8 +137,28 @@ impl Destination {
         match self {
             Destination::Probing { .. } => None,
             Destination::Decoder(stream) => stream.spec(),
-            Destination::Encoder { spec, .. } => spec.as_deref(),
+            Destination::Encoder { spec, .. } | Destination::CpuDecoder { spec, .. } => spec.as_deref(),
         }
+    }
+}
+
+/// `model-format` when more bytes arrive than the file's announced length.
+fn check_not_beyond(file_len: Option<u64>, received: usize) -> Result<()> {
+    match file_len {
+        Some(len) if received as u64 > len => {
+            Err(NavajaError::format(format!("received {received} bytes, more than the announced {len}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `model-format` when fewer bytes arrived than the file's announced length.
+fn check_complete(file_len: Option<u64>, received: usize) -> Result<()> {
+    match file_len {
+        Some(len) if received as u64 != len => {
+            Err(NavajaError::format(format!("truncated model file: {received} of its {len} bytes arrived")))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -132,7 +171,8 @@ pub struct WasmModelLoad {
 }
 
 impl WasmModelLoad {
-    pub fn gguf(gpu: Arc<GpuDevice>, file_len: Option<u64>) -> WasmModelLoad {
+    /// A GGUF file (`gpu`: `None` on the CPU backend).
+    pub fn gguf(gpu: Option<Arc<GpuDevice>>, file_len: Option<u64>) -> WasmModelLoad {
         let probe = GgufStream::new(file_len);
         let destination = Destination::Probing { gpu, file_len, probe, bytes: Vec::new() };
         WasmModelLoad { destination: Some(destination), hasher: Sha256::new() }

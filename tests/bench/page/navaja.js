@@ -2,17 +2,17 @@
 // createEngine() (a Web Worker), load(url), the OpenAI-style streaming API.
 import { median, texts, timeStream } from './common.js';
 
-async function loadTimed(navaja, url, options) {
+async function loadTimed(navaja, url, options, backend = 'webgpu') {
   const t0 = performance.now();
-  const engine = await navaja.createEngine();
+  const engine = await navaja.createEngine({ backend });
   const info = await engine.load(url, { cache: 'none', ...options });
   return { engine, info, load_ms: performance.now() - t0 };
 }
 
 /** Load, one untimed 1-token warm-up (compiles the pipelines), then one timed greedy run. */
-export async function llm({ modelUrl, prompt, decodeTokens, kv }) {
+export async function llm({ modelUrl, prompt, decodeTokens, kv, backend }) {
   const navaja = await import('/pkg/dist/index.js');
-  const { engine, info, load_ms } = await loadTimed(navaja, modelUrl, { kv });
+  const { engine, info, load_ms } = await loadTimed(navaja, modelUrl, { kv }, backend);
   const w0 = performance.now();
   await engine.completions.create({ prompt: 'Hello', max_tokens: 1, temperature: 0 });
   const warmup_ms = performance.now() - w0;
@@ -39,7 +39,10 @@ export async function llm({ modelUrl, prompt, decodeTokens, kv }) {
     load_ms,
     warmup_ms,
     prefill_tokens_per_s: run.prompt_tokens / (run.prefill_ms / 1000),
-    config: `webgpu (${engine.adapter?.browser?.description || engine.adapter?.name || 'adapter'}), kv ${info.kv}`,
+    config:
+      engine.adapter?.backend === 'cpu'
+        ? `CPU backend (${engine.adapter.name}), kv ${info.kv}`
+        : `webgpu (${engine.adapter?.browser?.description || engine.adapter?.name || 'adapter'}), kv ${info.kv}`,
     kv: info.kv,
     kv_bytes_per_token: info.kv_bytes_per_token,
   };
