@@ -209,22 +209,13 @@ impl WasmEngine {
             Err(e) => return Err(to_js_error(settle(Some(&gpu), e).await)),
         };
         let spec = loaded.model.spec();
-        let info = ModelInfo {
-            kind: "llm",
-            architecture: spec.architecture.name(),
-            name: spec.name.clone(),
-            n_layers: spec.n_layers,
-            hidden_size: spec.hidden_size,
-            vocab_size: spec.vocab_size,
+        let cache = CacheFacts {
             context_length: session.capacity(),
-            model_context_length: spec.context_length,
-            weight_bytes: loaded.model.weight_bytes(),
             kv_bytes_per_token: session.kv_bytes_per_token(),
             kv: session.kv().kind,
             kv_requested: options.kv,
-            has_chat_template: loaded.chat_template.is_some(),
-            wasm_memory_bytes: wasm_memory_bytes(),
         };
+        let info = llm_info(spec, loaded.model.weight_bytes(), cache, loaded.chat_template.is_some());
         let result = to_js(&info)?;
         let (tokenizer, chat_template) = (loaded.tokenizer, loaded.chat_template);
         *self.llm.borrow_mut() = Some(Llm { session: LlmSession::Gpu(session), tokenizer, chat_template, info });
@@ -379,24 +370,47 @@ fn load_cpu_llm(bytes: &[u8], options: &LoadOptions) -> navaja_core::Result<Llm>
     let chat_template = ChatTemplate::from_gguf(&header.metadata)?;
     let model = Arc::new(CpuDecoder::from_gguf(bytes)?);
     let session = CpuDecoderSession::new(model.clone(), options.context_length.unwrap_or(0))?;
-    let spec = model.spec();
-    let info = ModelInfo {
+    let cache = CacheFacts {
+        context_length: session.capacity(),
+        kv_bytes_per_token: session.kv_bytes_per_token(),
+        kv: KvType::F32,
+        kv_requested: options.kv,
+    };
+    let info = llm_info(model.spec(), model.weight_bytes(), cache, chat_template.is_some());
+    Ok(Llm { session: LlmSession::Cpu(session), tokenizer, chat_template, info })
+}
+
+/// What a language model's session holds, for its [`ModelInfo`].
+struct CacheFacts {
+    context_length: usize,
+    kv_bytes_per_token: u64,
+    kv: KvType,
+    kv_requested: Option<KvType>,
+}
+
+/// The info `finishLoad` resolves to for a language model (either backend).
+fn llm_info(
+    spec: &navaja_core::model::ModelSpec,
+    weight_bytes: u64,
+    cache: CacheFacts,
+    has_chat_template: bool,
+) -> ModelInfo {
+    ModelInfo {
         kind: "llm",
         architecture: spec.architecture.name(),
         name: spec.name.clone(),
         n_layers: spec.n_layers,
         hidden_size: spec.hidden_size,
         vocab_size: spec.vocab_size,
-        context_length: session.capacity(),
+        context_length: cache.context_length,
         model_context_length: spec.context_length,
-        weight_bytes: model.weight_bytes(),
-        kv_bytes_per_token: session.kv_bytes_per_token(),
-        kv: KvType::F32,
-        kv_requested: options.kv,
-        has_chat_template: chat_template.is_some(),
+        weight_bytes,
+        kv_bytes_per_token: cache.kv_bytes_per_token,
+        kv: cache.kv,
+        kv_requested: cache.kv_requested,
+        has_chat_template,
         wasm_memory_bytes: wasm_memory_bytes(),
-    };
-    Ok(Llm { session: LlmSession::Cpu(session), tokenizer, chat_template, info })
+    }
 }
 
 async fn run_generation(
