@@ -10,20 +10,11 @@ source scripts/lib.sh
 
 # wasm-release (Cargo.toml): release, optimised for size. NAVAJA_WASM_PROFILE=dev for quick debug builds.
 profile=${NAVAJA_WASM_PROFILE:-wasm-release}
-target_dir=target/wasm   # the wasm toolchain (rustc 1.96) must not share the native target dir
+target_dir=target/wasm   # wasm_cargo_build's (scripts/lib.sh)
 log "building crates/navaja-web for wasm32 ($profile)"
-cargo_flags=(--target wasm32-unknown-unknown -p navaja-web --target-dir "$target_dir" --profile "$profile")
 out_dir=$profile
 [ "$profile" = dev ] && out_dir=debug
-# simd128: the CPU backend's integer dot products (navaja-core/src/cpu/dot.rs);
-# every browser with WebGPU has had WebAssembly SIMD for years.
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128"
-if wasm_std_installed; then
-  cargo build "${cargo_flags[@]}"
-else
-  # Debian's toolchain: RUSTC_BOOTSTRAP lets stable cargo use -Zbuild-std.
-  PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 cargo build "${cargo_flags[@]}" -Zbuild-std=std,panic_abort
-fi
+wasm_cargo_build -p navaja-web --profile "$profile"
 
 log "wasm-bindgen -> pkg/dist/wasm"
 rm -rf pkg/dist/wasm

@@ -16,6 +16,21 @@ wasm_std_installed() {
   [ -d "$sysroot/lib/rustlib/wasm32-unknown-unknown/lib" ]
 }
 
+# cargo build for the browser: wasm32 with simd128 (the CPU backend's integer
+# dot products, navaja-core/src/cpu/dot.rs; every browser with WebGPU has had
+# WebAssembly SIMD for years), std rebuilt with Debian's toolchain where no
+# wasm32 std is installed (RUSTC_BOOTSTRAP lets stable cargo use -Zbuild-std).
+# Its own target dir: the wasm toolchain (rustc 1.96) must not share the native one.
+wasm_cargo_build() {
+  local flags=(--target wasm32-unknown-unknown --target-dir target/wasm "$@")
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128"
+  if wasm_std_installed; then
+    cargo build "${flags[@]}"
+  else
+    PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 cargo build "${flags[@]}" -Zbuild-std=std,panic_abort
+  fi
+}
+
 # Quiet Mesa's warnings about a missing runtime dir (lavapipe).
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 

@@ -20,6 +20,9 @@ log "building the navaja CLI for the end-to-end tests"
 # identically and nothing is rebuilt.
 cargo build --workspace --color never 2>&1 | tail -n 3 || status=1
 
+log "building the CPU kernel check for wasm32 + simd128 (tests/wasm_kernels.test.mjs)"
+wasm_cargo_build -p navaja-kernel-check --profile wasm-release --color never 2>&1 | tail -n 3 || status=1
+
 log "browser and end-to-end tests (node --test)"
 node --test --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$logs/node.tap" \

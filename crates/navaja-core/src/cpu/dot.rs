@@ -4,16 +4,18 @@
 //!
 //! Integer products are exact; each block's i32 sum is scaled once by
 //! `d_w * d_x`. In WebAssembly built with `simd128` (scripts/build-web.sh)
-//! a block is 4 `i32x4.dot_i16x8_s`; elsewhere the same arithmetic runs as
-//! plain loops that the compiler may vectorize. Both give the same i32 sums,
-//! so only the order of the f32 block sums differs.
+//! a block is 4 `i32x4.dot_i16x8_s` ([`simd`]); elsewhere the same
+//! arithmetic runs as plain loops that the compiler may vectorize
+//! ([`portable`]). Both give the same i32 sums, so only the order of the f32
+//! block sums differs. Both are public for `crates/navaja-kernel-check`,
+//! which compares them inside WebAssembly (`tests/wasm_kernels.test.mjs`).
 
-use super::matrix::BLOCK;
+pub use super::matrix::BLOCK;
 
 /// An activation vector in 8-bit blocks of [`BLOCK`]: `x[i] ≈ d[b] * q[i]`.
 /// The quants are widened to i16 once, here, since every weight row reads them.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Q8Vector {
+pub struct Q8Vector {
     pub d: Vec<f32>,
     /// `d[b] * Σ q` over block b: what a weight block's offset multiplies.
     pub sum: Vec<f32>,
@@ -21,7 +23,7 @@ pub(crate) struct Q8Vector {
 }
 
 /// The scale and quants of one block: `d = max|x| / 127`, `q = round(x / d)`.
-pub(crate) fn quantize_block(x: &[f32]) -> (f32, [i16; BLOCK]) {
+pub fn quantize_block(x: &[f32]) -> (f32, [i16; BLOCK]) {
     let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
     let mut q = [0i16; BLOCK];
     if amax > 0.0 && amax.is_finite() {
@@ -49,7 +51,6 @@ impl Q8Vector {
         }
     }
 
-    #[cfg(test)]
     pub fn from_values(x: &[f32]) -> Q8Vector {
         let mut v = Q8Vector::default();
         v.quantize(x);
@@ -62,8 +63,9 @@ fn blocks(d: &[f32], quant_bytes: usize, per_block: usize, x: &Q8Vector) -> usiz
     d.len().min(quant_bytes / per_block).min(x.d.len()).min(x.q.len() / BLOCK)
 }
 
+/// The kernels in WebAssembly SIMD (only in a wasm build with `simd128`).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod imp {
+pub mod simd {
     use core::arch::wasm32::*;
 
     use super::{BLOCK, Q8Vector, blocks};
@@ -197,8 +199,8 @@ mod imp {
     }
 }
 
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-mod imp {
+/// The kernels as plain loops: everywhere else, and the yardstick of [`simd`].
+pub mod portable {
     use super::{BLOCK, Q8Vector, blocks};
 
     fn nibble_block_sum(qs: &[u8], xq: &[i16]) -> i32 {
@@ -262,7 +264,10 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{add_scaled, dot_f32, q4_0, q4_1, q8_0};
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+pub use portable::{add_scaled, dot_f32, q4_0, q4_1, q8_0};
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub use simd::{add_scaled, dot_f32, q4_0, q4_1, q8_0};
 
 #[cfg(test)]
 mod tests {

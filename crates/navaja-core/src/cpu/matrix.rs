@@ -14,7 +14,7 @@ use crate::quant::types::GgmlType;
 use crate::{NavajaError, Result};
 
 /// Elements per block of every kept format.
-pub(crate) const BLOCK: usize = 32;
+pub const BLOCK: usize = 32;
 
 /// The quantized values of a matrix, block-major within each row.
 #[derive(Debug, Clone)]

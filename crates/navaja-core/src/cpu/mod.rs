@@ -20,7 +20,7 @@
 //! # Ok::<(), navaja_core::NavajaError>(())
 //! ```
 
-mod dot;
+pub mod dot;
 mod matrix;
 mod model;
 mod session;
