@@ -53,7 +53,9 @@ describe('the CPU backend in headless Chromium', { timeout: TIMEOUT }, () => {
     console.log(`# cpu backend: load ${r.info.load_ms.toFixed(0)} ms; timings ${JSON.stringify(r.c.navaja.timings)}`);
     assert.equal(r.mode, 'worker');
     assert.equal(r.adapter.backend, 'cpu');
-    assert.equal(r.info.kv, 'f32');
+    // The default cache: q8 (30 layers x keys and values x 192 int8 + 6 f32 scales).
+    assert.equal(r.info.kv, 'q8');
+    assert.equal(r.info.kv_bytes_per_token, 12960);
     // 8-bit activations move logits by up to ~0.4 (navaja-core's cpu_backend
     // tests): a near-tie may flip (the 5th token here: the f32 reference's two
     // best are 0.16 apart), so the check is agreement position by position.

@@ -1,6 +1,7 @@
 //! `navaja bench --backend cpu`: the same measurement as `navaja bench` for
 //! navaja-core's CPU backend (quantized weights, integer dot products, one
-//! thread), next to a plain single-thread read of a large buffer: the
+//! thread; the KV cache q8 unless --kv says f32), next to a plain
+//! single-thread read of a large buffer: the
 //! memory speed one core gets, which decode is bounded by.
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Instant;
 use navaja_core::cpu::{CpuDecoder, CpuDecoderSession};
 use navaja_core::generate::{Pick, TokenModel};
 use navaja_core::gguf::GgufHeader;
+use navaja_core::quant::kv::KvType;
 use navaja_core::tokenizer::Tokenizer;
 use navaja_core::{NavajaError, Result};
 use serde_json::json;
@@ -39,9 +41,6 @@ pub fn run(a: &BenchArgs<'_>) -> Result<()> {
     if a.runs == 0 || a.prompt_tokens < 9 || a.decode_tokens == 0 {
         return Err(NavajaError::invalid("runs and decode tokens must be > 0, prompt tokens at least 9"));
     }
-    if a.kv.is_some_and(|k| k != navaja_core::quant::kv::KvType::F32) {
-        return Err(NavajaError::invalid("the CPU backend keeps keys and values in f32 (--kv f32 or no --kv)"));
-    }
     let start = Instant::now();
     let file =
         std::fs::read(a.model).map_err(|e| NavajaError::invalid(format!("cannot read {}: {e}", a.model.display())))?;
@@ -54,7 +53,8 @@ pub fn run(a: &BenchArgs<'_>) -> Result<()> {
         return Err(NavajaError::invalid(format!("the benchmark text has only {} tokens", ids.len())));
     }
     let prompt = &ids[..a.prompt_tokens];
-    let mut session = CpuDecoderSession::new(model.clone(), a.prompt_tokens + a.decode_tokens + 1)?;
+    let kv = CpuDecoderSession::supported_kv(&model, a.kv.unwrap_or(KvType::Q8));
+    let mut session = CpuDecoderSession::new(model.clone(), a.prompt_tokens + a.decode_tokens + 1, kv)?;
     let greedy = Pick::greedy();
     let (mut prefill_tps, mut decode_tps, mut decode_ms) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..a.runs {
@@ -85,7 +85,7 @@ pub fn run(a: &BenchArgs<'_>) -> Result<()> {
             "model": a.model.file_name().map(|n| n.to_string_lossy().into_owned()),
             "adapter": "cpu (navaja-core, 1 thread)",
             "backend": "cpu",
-            "kv": "f32",
+            "kv": session.kv().name(),
             "load_ms": load_ms,
             "prompt_tokens": a.prompt_tokens,
             "decode_tokens": a.decode_tokens,

@@ -208,7 +208,7 @@ enum Command {
         /// How the KV cache stores keys and values: f32, f16, q8 or q4 (default: q8 where the model allows).
         #[arg(long, value_parser = runtime::parse_kv)]
         kv: Option<KvType>,
-        /// gpu (wgpu's adapter) or cpu (navaja-core's CPU backend, one thread, f32 KV cache).
+        /// gpu (wgpu's adapter) or cpu (navaja-core's CPU backend, one thread; KV cache f32 or q8).
         #[arg(long, default_value = "gpu", value_parser = ["gpu", "cpu"])]
         backend: String,
     },

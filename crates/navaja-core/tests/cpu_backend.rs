@@ -15,6 +15,7 @@ use navaja_core::generate::{GenerateOptions, Pick, TokenModel, generate};
 use navaja_core::gguf::GgufHeader;
 use navaja_core::model::Architecture;
 use navaja_core::quant::GgmlType;
+use navaja_core::quant::kv::KvType;
 use navaja_core::reference::{CpuModel, argmax};
 use navaja_core::testing::{TinyDecoder, tiny_decoder_gguf};
 use navaja_core::tokenizer::Tokenizer;
@@ -61,7 +62,7 @@ fn smollm2_agrees_with_the_numpy_reference() {
     let prompt = ids(&r["prompt_ids"]);
     let want = ids(&r["greedy_next_20_ids"]);
     let model = Arc::new(CpuDecoder::from_gguf(&read_model("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap());
-    let mut session = CpuDecoderSession::new(model.clone(), 0).unwrap();
+    let mut session = CpuDecoderSession::new(model.clone(), 0, KvType::F32).unwrap();
     let last = session.forward(&prompt).unwrap();
     let mut worst = 0f64;
     for pair in r["top10_logits_after_prompt"].as_array().unwrap() {
@@ -88,7 +89,7 @@ fn gemma3_agrees_with_its_recorded_greedy_text() {
     let model = Arc::new(CpuDecoder::from_gguf(&bytes).unwrap());
     drop(bytes);
     assert_eq!(model.spec().architecture, Architecture::Gemma3);
-    let mut session = CpuDecoderSession::new(model, 0).unwrap();
+    let mut session = CpuDecoderSession::new(model, 0, KvType::F32).unwrap();
     let mut rows = vec![session.forward(&prompt).unwrap()];
     rows.extend(logits_after_each(&mut session, &want[..want.len() - 1]));
     let agree = rows.iter().zip(&want).filter(|(row, w)| argmax(row) == **w).count();
@@ -127,9 +128,9 @@ fn tiny_models_of_every_architecture_and_type_match_the_reference() {
             let model = Arc::new(CpuDecoder::from_gguf(&file).unwrap());
             let tokens: Vec<u32> = (0..12).map(|j| 256 + (j * 7 + i as u32) % 40).collect();
             let want = oracle.session().forward(&tokens).unwrap();
-            let got = logits_after_each(&mut CpuDecoderSession::new(model.clone(), 0).unwrap(), &tokens);
+            let got = logits_after_each(&mut CpuDecoderSession::new(model.clone(), 0, KvType::F32).unwrap(), &tokens);
             // The whole prompt at once gives the last row of token by token.
-            let whole = CpuDecoderSession::new(model, 0).unwrap().forward(&tokens).unwrap();
+            let whole = CpuDecoderSession::new(model, 0, KvType::F32).unwrap().forward(&tokens).unwrap();
             assert_eq!(&whole, got.last().unwrap(), "{arch:?} {ty}");
             let what = format!("{arch:?} {ty}");
             let mut agree = 0;
@@ -158,7 +159,7 @@ fn gemma3_sliding_window_matches_the_reference() {
     let tokens: Vec<u32> = (0..10).map(|i| 256 + (i * 7) % 40).collect();
     let want = CpuModel::from_gguf(&file).unwrap().session().forward(&tokens).unwrap();
     let model = Arc::new(CpuDecoder::from_gguf(&file).unwrap());
-    let got = logits_after_each(&mut CpuDecoderSession::new(model, 0).unwrap(), &tokens);
+    let got = logits_after_each(&mut CpuDecoderSession::new(model, 0, KvType::F32).unwrap(), &tokens);
     for (pos, (g, w)) in got.iter().zip(&want).enumerate() {
         assert!(relative_error(g, w) < 0.05, "position {pos}");
     }
@@ -170,7 +171,7 @@ fn generation_runs_through_the_shared_loop() {
     let tokenizer = Tokenizer::from_gguf(&GgufHeader::parse(&file).unwrap().metadata).unwrap();
     let model = Arc::new(CpuDecoder::from_gguf(&file).unwrap());
     let oracle = CpuModel::from_gguf(&file).unwrap();
-    let mut session = CpuDecoderSession::new(model, 0).unwrap();
+    let mut session = CpuDecoderSession::new(model, 0, KvType::F32).unwrap();
     let prompt = tokenizer.encode("the cat", true, false).unwrap();
     let sampling = navaja_core::generate::SamplingConfig::greedy();
     let opts = GenerateOptions { max_tokens: 6, ignore_eos: true, sampling, ..GenerateOptions::default() };
@@ -203,7 +204,7 @@ fn bad_input_is_a_typed_error_and_the_session_stays_usable() {
     let options = TinyDecoder { context: 8, ..TinyDecoder::default() };
     let file = tiny_decoder_gguf(&options).unwrap();
     let model = Arc::new(CpuDecoder::from_gguf(&file).unwrap());
-    let mut session = CpuDecoderSession::new(model.clone(), 0).unwrap();
+    let mut session = CpuDecoderSession::new(model.clone(), 0, KvType::F32).unwrap();
     assert_eq!(session.capacity(), 8);
     session.forward(&[1, 2, 3]).unwrap();
     assert_eq!(session.forward(&[300]).unwrap_err().code(), "invalid-argument");
@@ -216,7 +217,7 @@ fn bad_input_is_a_typed_error_and_the_session_stays_usable() {
     assert_eq!(top.candidates.len(), 3);
     assert_eq!(session.truncate(2), 2);
     assert_eq!(session.truncate(5), 2);
-    assert!(CpuDecoderSession::new(model, 9).is_err(), "more than the model's context");
+    assert!(CpuDecoderSession::new(model, 9, KvType::F32).is_err(), "more than the model's context");
     // Broken files.
     assert!(CpuDecoder::from_gguf(b"GGUF").is_err());
     assert!(CpuDecoder::from_gguf(&file[..file.len() - 100]).is_err());
@@ -229,7 +230,7 @@ fn smollm2_greedy_text_is_the_references() {
     let r = reference("smollm2-135m-instruct-q4_1");
     let want = ids(&r["greedy_next_20_ids"]);
     let model = Arc::new(CpuDecoder::from_gguf(&read_model("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap());
-    let mut session = CpuDecoderSession::new(model, 0).unwrap();
+    let mut session = CpuDecoderSession::new(model, 0, KvType::F32).unwrap();
     let mut next = argmax(&session.forward(&ids(&r["prompt_ids"])).unwrap());
     let mut got = Vec::new();
     for _ in 0..want.len() {
@@ -237,4 +238,56 @@ fn smollm2_greedy_text_is_the_references() {
         next = argmax(&session.forward(&[next]).unwrap());
     }
     assert_eq!(got, want);
+}
+
+#[test]
+fn a_q8_cache_keeps_smollm2_on_the_reference() {
+    let r = reference("smollm2-135m-instruct-q4_1");
+    let prompt = ids(&r["prompt_ids"]);
+    let want = ids(&r["greedy_next_20_ids"]);
+    let model = Arc::new(CpuDecoder::from_gguf(&read_model("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap());
+    assert_eq!(CpuDecoderSession::supported_kv(&model, KvType::Q4), KvType::Q8);
+    assert_eq!(CpuDecoderSession::supported_kv(&model, KvType::F16), KvType::F32);
+    let mut f32s = CpuDecoderSession::new(model.clone(), 0, KvType::F32).unwrap();
+    let mut q8 = CpuDecoderSession::new(model, 0, KvType::Q8).unwrap();
+    // 30 layers x keys and values x 192 values: 192 bytes of quants + 6 scales each.
+    assert_eq!(q8.kv_bytes_per_token(), 30 * 2 * (192 + 24));
+    assert_eq!(f32s.kv_bytes_per_token(), 30 * 2 * 192 * 4);
+    let mut rows = vec![q8.forward(&prompt).unwrap()];
+    let exact = f32s.forward(&prompt).unwrap();
+    assert!(relative_error(&rows[0], &exact) < 0.02, "q8 vs f32 cache: {}", relative_error(&rows[0], &exact));
+    rows.extend(logits_after_each(&mut q8, &want[..want.len() - 1]));
+    let agree = rows.iter().zip(&want).filter(|(row, w)| argmax(row) == **w).count();
+    assert!(agree >= want.len() - 1, "top-1 agreement {agree}/{} under teacher forcing", want.len());
+    // Truncating a q8 cache and feeding the same tokens again gives the same logits.
+    q8.truncate(prompt.len());
+    let again = logits_after_each(&mut q8, &want[..3]);
+    assert_eq!(again[2], rows[3]);
+}
+
+#[test]
+fn a_q8_cache_on_tiny_models_with_windows_matches_the_reference() {
+    for arch in [Architecture::Llama, Architecture::Gemma3] {
+        let options = TinyDecoder {
+            architecture: arch,
+            head_dim: 32,
+            sliding_window: 4,
+            sliding_window_pattern: 2,
+            ..TinyDecoder::default()
+        };
+        let file = tiny_decoder_gguf(&options).unwrap();
+        let tokens: Vec<u32> = (0..10).map(|i| 256 + (i * 7) % 40).collect();
+        let want = CpuModel::from_gguf(&file).unwrap().session().forward(&tokens).unwrap();
+        let model = Arc::new(CpuDecoder::from_gguf(&file).unwrap());
+        let got = logits_after_each(&mut CpuDecoderSession::new(model.clone(), 0, KvType::Q8).unwrap(), &tokens);
+        for (pos, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(relative_error(g, w) < 0.05, "{arch:?} position {pos}: {}", relative_error(g, w));
+        }
+        // head_dim 16 is not whole blocks: q8 is refused, and supported_kv says f32.
+        let odd = Arc::new(
+            CpuDecoder::from_gguf(&tiny_decoder_gguf(&TinyDecoder { head_dim: 16, ..options }).unwrap()).unwrap(),
+        );
+        assert_eq!(CpuDecoderSession::new(odd.clone(), 0, KvType::Q8).unwrap_err().code(), "invalid-argument");
+        assert_eq!(CpuDecoderSession::supported_kv(&odd, KvType::Q8), KvType::F32);
+    }
 }

@@ -361,19 +361,20 @@ async fn sleep_ms(ms: u32) {
     let _ = wasm_bindgen_futures::JsFuture::from(tick).await;
 }
 
-/// A language model on the CPU backend, from its whole GGUF file. It keeps
-/// the keys and values in f32 whatever `options.kv` asks for (reported as
-/// `kv` beside `kv_requested`).
+/// A language model on the CPU backend, from its whole GGUF file. Its cache
+/// is q8 by default; `options.kv` gets the nearest type the backend stores
+/// (`CpuDecoderSession::supported_kv`), reported as `kv` beside `kv_requested`.
 fn load_cpu_llm(bytes: &[u8], options: &LoadOptions) -> navaja_core::Result<Llm> {
     let header = GgufHeader::parse(bytes)?;
     let tokenizer = Tokenizer::from_gguf(&header.metadata)?;
     let chat_template = ChatTemplate::from_gguf(&header.metadata)?;
     let model = Arc::new(CpuDecoder::from_gguf(bytes)?);
-    let session = CpuDecoderSession::new(model.clone(), options.context_length.unwrap_or(0))?;
+    let kv = CpuDecoderSession::supported_kv(&model, options.kv.unwrap_or(KvType::Q8));
+    let session = CpuDecoderSession::new(model.clone(), options.context_length.unwrap_or(0), kv)?;
     let cache = CacheFacts {
         context_length: session.capacity(),
         kv_bytes_per_token: session.kv_bytes_per_token(),
-        kv: KvType::F32,
+        kv,
         kv_requested: options.kv,
     };
     let info = llm_info(model.spec(), model.weight_bytes(), cache, chat_template.is_some());

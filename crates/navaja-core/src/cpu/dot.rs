@@ -58,6 +58,13 @@ impl Q8Vector {
     }
 }
 
+/// `y += a * q` for 8-bit quants (a row of cached values times its block's
+/// scale and the attention weight, folded into `a`). Element-wise, so the
+/// compiler vectorizes it as is.
+pub fn add_scaled_i8(y: &mut [f32], a: f32, q: &[i8]) {
+    y.iter_mut().zip(q).for_each(|(y, &q)| *y += a * f32::from(q));
+}
+
 /// Blocks that every slice holds in full.
 fn blocks(d: &[f32], quant_bytes: usize, per_block: usize, x: &Q8Vector) -> usize {
     d.len().min(quant_bytes / per_block).min(x.d.len()).min(x.q.len() / BLOCK)

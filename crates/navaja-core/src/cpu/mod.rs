@@ -6,21 +6,26 @@
 //! built for speed: weights stay in 4- and 8-bit blocks ([`matrix`]), each
 //! projection's input is quantized to 8 bits so that a weight block's
 //! products are integer dot products ([`dot`]; WebAssembly SIMD in the
-//! browser), f32 keys and values, one token at a time.
+//! browser), keys and values in f32 or 8-bit blocks, one token at a time.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use navaja_core::cpu::{CpuDecoder, CpuDecoderSession};
+//! use navaja_core::quant::kv::KvType;
 //! use navaja_core::testing::{TinyDecoder, tiny_decoder_gguf};
 //!
 //! let model = Arc::new(CpuDecoder::from_gguf(&tiny_decoder_gguf(&TinyDecoder::default())?)?);
-//! let mut session = CpuDecoderSession::new(model.clone(), 0)?;
+//! // q8 keys and values where heads are whole blocks of 32; this tiny model's are 16 wide.
+//! let kv = CpuDecoderSession::supported_kv(&model, KvType::Q8);
+//! assert_eq!(kv, KvType::F32);
+//! let mut session = CpuDecoderSession::new(model.clone(), 0, kv)?;
 //! let logits = session.forward(&[1, 2, 3])?; // after the last token
 //! assert_eq!(logits.len(), model.spec().vocab_size);
 //! # Ok::<(), navaja_core::NavajaError>(())
 //! ```
 
 pub mod dot;
+mod kv_store;
 mod matrix;
 mod model;
 mod session;

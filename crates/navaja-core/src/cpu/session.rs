@@ -5,13 +5,15 @@
 
 use std::sync::Arc;
 
-use super::dot::{Q8Vector, add_scaled, dot_f32};
+use super::dot::{self, BLOCK, Q8Vector, add_scaled, add_scaled_i8, dot_f32};
+use super::kv_store::KvRows;
 use super::model::{CpuDecoder, Linear};
 use super::top_k::top_k;
 use crate::generate::{Pick, TokenModel};
 use crate::model::Activation;
 use crate::ops::logits::{MAX_TOP_K, TopKResult, logit_adjust_ref};
 use crate::ops::rms_norm;
+use crate::quant::kv::KvType;
 use crate::reference::math::{gelu_tanh, silu};
 use crate::{NavajaError, Result};
 
@@ -35,24 +37,30 @@ struct Scratch {
     logits: Vec<f32>,
     /// The input of the projection being computed, in 8-bit blocks.
     input: Q8Vector,
+    /// One query head in 8-bit blocks (against a q8 cache's keys).
+    query: Q8Vector,
 }
 
-/// A conversation's cache on the CPU: keys and values in f32, a row of
-/// `kv_width` per position and layer.
+/// A conversation's cache on the CPU: keys and values a row of `kv_width`
+/// per position and layer, in f32 or q8 ([`KvRows`]).
 #[derive(Debug, Clone)]
 pub struct CpuDecoderSession {
     model: Arc<CpuDecoder>,
     tokens: Vec<u32>,
     capacity: usize,
-    keys: Vec<Vec<f32>>,
-    values: Vec<Vec<f32>>,
+    kv: KvType,
+    keys: Vec<KvRows>,
+    values: Vec<KvRows>,
     scratch: Scratch,
 }
 
 impl CpuDecoderSession {
     /// An empty session holding at most `context_length` positions (0: the
-    /// model's context length, capped at [`CPU_DEFAULT_CONTEXT`]).
-    pub fn new(model: Arc<CpuDecoder>, context_length: usize) -> Result<CpuDecoderSession> {
+    /// model's context length, capped at [`CPU_DEFAULT_CONTEXT`]), its keys
+    /// and values stored as `kv`: f32, or q8 where heads are whole blocks of
+    /// 32 (see [`CpuDecoderSession::supported_kv`]); other types are an
+    /// `invalid-argument` error.
+    pub fn new(model: Arc<CpuDecoder>, context_length: usize, kv: KvType) -> Result<CpuDecoderSession> {
         let model_context = model.spec.context_length;
         let capacity = match context_length {
             0 => model_context.min(CPU_DEFAULT_CONTEXT),
@@ -61,15 +69,32 @@ impl CpuDecoderSession {
             }
             n => n,
         };
+        let rows = KvRows::new(kv, model.spec.head_dim)?;
         let layers = model.layers.len();
         Ok(CpuDecoderSession {
             model,
             tokens: Vec::new(),
             capacity,
-            keys: vec![Vec::new(); layers],
-            values: vec![Vec::new(); layers],
+            kv,
+            keys: vec![rows.clone(); layers],
+            values: vec![rows; layers],
             scratch: Scratch::default(),
         })
+    }
+
+    /// The cache type this backend uses for `kind` on `model`: f32 and q8 as
+    /// they are, f16 as f32 and q4 as q8 (the nearest it stores), q8 as f32
+    /// where heads are not whole blocks of 32.
+    pub fn supported_kv(model: &CpuDecoder, kind: KvType) -> KvType {
+        match kind {
+            KvType::Q8 | KvType::Q4 if model.spec.head_dim % BLOCK == 0 => KvType::Q8,
+            _ => KvType::F32,
+        }
+    }
+
+    /// How keys and values are stored.
+    pub fn kv(&self) -> KvType {
+        self.kv
     }
 
     pub fn model(&self) -> &Arc<CpuDecoder> {
@@ -78,7 +103,8 @@ impl CpuDecoderSession {
 
     /// Bytes of keys and values one position takes.
     pub fn kv_bytes_per_token(&self) -> u64 {
-        (self.model.layers.len() * self.model.spec.kv_width() * 2 * 4) as u64
+        let width = self.model.spec.kv_width();
+        self.keys.iter().chain(&self.values).map(|rows| rows.row_bytes(width) as u64).sum()
     }
 
     /// Runs `ids` after the cached tokens; returns the logits after the last one.
@@ -137,10 +163,11 @@ impl CpuDecoderSession {
             let hd = spec.head_dim;
             layer.rope.apply(&mut s.q, hd, pos);
             layer.rope.apply(&mut s.k, hd, pos);
-            self.keys[i].extend_from_slice(&s.k);
-            self.values[i].extend_from_slice(&s.v);
+            self.keys[i].push(&s.k);
+            self.values[i].push(&s.v);
             let first = layer.window.map_or(0, |w| (pos + 1).saturating_sub(w));
-            attend(spec, &self.keys[i], &self.values[i], first..pos + 1, &s.q, &mut s.attn, &mut s.scores);
+            let cache = Cache { keys: &self.keys[i], values: &self.values[i] };
+            attend(spec, cache, first..pos + 1, &s.q, &mut s.query, &mut s.attn, &mut s.scores);
             s.input.quantize(&s.attn);
             project(&layer.o, &s.input, &mut s.o);
             residual(&mut s.x, &s.o, layer.post_attention_norm.as_deref(), spec.norm_eps);
@@ -188,28 +215,46 @@ fn residual(x: &mut [f32], y: &[f32], post_norm: Option<&[f32]>, eps: f32) {
     }
 }
 
+/// One layer's cached keys and values.
+#[derive(Clone, Copy)]
+struct Cache<'a> {
+    keys: &'a KvRows,
+    values: &'a KvRows,
+}
+
 /// Every query head over the cached positions `keys`: softmax of the scaled
-/// scores, then the weighted sum of the values, into `out`.
+/// scores, then the weighted sum of the values, into `out`. Against q8 keys
+/// the query head is quantized too, and each score is an integer dot product.
 fn attend(
     spec: &crate::model::ModelSpec,
-    k: &[f32],
-    v: &[f32],
+    cache: Cache<'_>,
     keys: std::ops::Range<usize>,
     q: &[f32],
+    query: &mut Q8Vector,
     out: &mut Vec<f32>,
     scores: &mut Vec<f32>,
 ) {
-    let (hd, width) = (spec.head_dim, spec.kv_width());
+    let (hd, width, scale) = (spec.head_dim, spec.kv_width(), spec.attention_scale);
     let group = spec.n_heads / spec.n_kv_heads;
+    // The head's values in position j's row, and (q8) the blocks they are.
+    let span = |j: usize, offset: usize| j * width + offset..j * width + offset + hd;
+    let blocks = |j: usize, offset: usize| (j * width + offset) / BLOCK..(j * width + offset + hd) / BLOCK;
     out.clear();
     out.resize(spec.n_heads * hd, 0.0);
     for head in 0..spec.n_heads {
         let offset = (head / group) * hd;
         let qh = &q[head * hd..(head + 1) * hd];
         scores.clear();
-        scores.extend(
-            keys.clone().map(|j| dot_f32(qh, &k[j * width + offset..j * width + offset + hd]) * spec.attention_scale),
-        );
+        match cache.keys {
+            KvRows::F32(k) => scores.extend(keys.clone().map(|j| dot_f32(qh, &k[span(j, offset)]) * scale)),
+            KvRows::Q8 { scales, quants } => {
+                query.quantize(qh);
+                scores.extend(keys.clone().map(|j| {
+                    let b = blocks(j, offset);
+                    dot::q8_0(&scales[b.clone()], &quants[b.start * BLOCK..b.end * BLOCK], query) * scale
+                }));
+            }
+        }
         let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
         let mut sum = 0f32;
         scores.iter_mut().for_each(|s| {
@@ -218,7 +263,14 @@ fn attend(
         });
         let oh = &mut out[head * hd..(head + 1) * hd];
         for (p, j) in scores.iter().zip(keys.clone()) {
-            add_scaled(oh, p / sum, &v[j * width + offset..j * width + offset + hd]);
+            match cache.values {
+                KvRows::F32(v) => add_scaled(oh, p / sum, &v[span(j, offset)]),
+                KvRows::Q8 { scales, quants } => {
+                    for (b, o) in blocks(j, offset).zip(oh.chunks_exact_mut(BLOCK)) {
+                        add_scaled_i8(o, p / sum * scales[b], &quants[b * BLOCK..(b + 1) * BLOCK]);
+                    }
+                }
+            }
         }
     }
 }
@@ -240,7 +292,7 @@ impl TokenModel for CpuDecoderSession {
         let len = len.min(self.tokens.len());
         let width = self.model.spec.kv_width();
         self.tokens.truncate(len);
-        self.keys.iter_mut().chain(&mut self.values).for_each(|c| c.truncate(len * width));
+        self.keys.iter_mut().chain(&mut self.values).for_each(|c| c.truncate(len, width));
         len
     }
 
