@@ -5,37 +5,13 @@ use super::matrix::QuantMatrix;
 use crate::gguf::GgufHeader;
 use crate::model::ModelSpec;
 use crate::quant::dequant::dequantize_tensor;
-use crate::reference::math::Rope;
-use crate::reference::model::{check_supported, layer_rope};
+use crate::reference::model::{LayerSource, build_layers, check_supported};
 use crate::{NavajaError, Result};
 
-/// A projection: weight plus optional bias.
-#[derive(Debug, Clone)]
-pub(crate) struct Linear {
-    pub w: QuantMatrix,
-    pub bias: Option<Vec<f32>>,
-}
-
-/// One transformer block. Norm weights already include `norm_weight_offset`.
-#[derive(Debug, Clone)]
-pub(crate) struct Layer {
-    pub attn_norm: Vec<f32>,
-    pub q: Linear,
-    pub k: Linear,
-    pub v: Linear,
-    pub o: Linear,
-    pub q_norm: Option<Vec<f32>>,
-    pub k_norm: Option<Vec<f32>>,
-    pub post_attention_norm: Option<Vec<f32>>,
-    pub ffn_norm: Vec<f32>,
-    pub gate: Linear,
-    pub up: Linear,
-    pub down: Linear,
-    pub post_ffn_norm: Option<Vec<f32>>,
-    pub rope: Rope,
-    /// Keys visible through a sliding window of this size (gemma3's local layers).
-    pub window: Option<usize>,
-}
+/// A projection of quantized rows (the reference's layer types, generic over the weight).
+pub(crate) type Linear = crate::reference::model::Linear<QuantMatrix>;
+/// One transformer block, as the reference's.
+pub(crate) type Layer = crate::reference::model::Layer<QuantMatrix>;
 
 /// A decoder (llama, qwen2, gemma3) ready for [`super::CpuDecoderSession`].
 ///
@@ -58,6 +34,28 @@ struct Tensors<'a> {
     norm_offset: f32,
 }
 
+impl LayerSource for Tensors<'_> {
+    type Weight = QuantMatrix;
+
+    fn values(&mut self, name: &str, dims: &[usize]) -> Result<Vec<f32>> {
+        let info = self.info(name, dims)?;
+        dequantize_tensor(info, self.header.tensor_data(self.file, info)?)
+    }
+
+    fn weight(&mut self, name: &str, rows: usize, cols: usize) -> Result<QuantMatrix> {
+        let info = self.info(name, &[cols, rows])?;
+        QuantMatrix::from_ggml(info.ty, rows, cols, self.header.tensor_data(self.file, info)?).map_err(|e| match e {
+            NavajaError::UnsupportedModel(m) => NavajaError::unsupported(format!("tensor {name:?}: {m}")),
+            NavajaError::ModelFormat(m) => NavajaError::format(format!("tensor {name:?}: {m}")),
+            other => other,
+        })
+    }
+
+    fn norm_offset(&self) -> f32 {
+        self.norm_offset
+    }
+}
+
 impl Tensors<'_> {
     fn info(&self, name: &str, dims: &[usize]) -> Result<&crate::gguf::TensorInfo> {
         let info = self
@@ -72,35 +70,6 @@ impl Tensors<'_> {
         }
         Ok(info)
     }
-
-    fn values(&self, name: &str, dims: &[usize]) -> Result<Vec<f32>> {
-        let info = self.info(name, dims)?;
-        dequantize_tensor(info, self.header.tensor_data(self.file, info)?)
-    }
-
-    /// A `[cols, rows]` (ggml order) weight as `rows` rows of `cols`.
-    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<QuantMatrix> {
-        let info = self.info(name, &[cols, rows])?;
-        QuantMatrix::from_ggml(info.ty, rows, cols, self.header.tensor_data(self.file, info)?).map_err(|e| match e {
-            NavajaError::UnsupportedModel(m) => NavajaError::unsupported(format!("tensor {name:?}: {m}")),
-            NavajaError::ModelFormat(m) => NavajaError::format(format!("tensor {name:?}: {m}")),
-            other => other,
-        })
-    }
-
-    fn linear(&self, name: &str, rows: usize, cols: usize, bias: bool) -> Result<Linear> {
-        let w = self.matrix(&format!("{name}.weight"), rows, cols)?;
-        let bias = if bias { Some(self.values(&format!("{name}.bias"), &[rows])?) } else { None };
-        Ok(Linear { w, bias })
-    }
-
-    fn norm(&self, name: &str, len: usize) -> Result<Vec<f32>> {
-        let mut w = self.values(name, &[len])?;
-        if self.norm_offset != 0.0 {
-            w.iter_mut().for_each(|v| *v += self.norm_offset);
-        }
-        Ok(w)
-    }
 }
 
 impl CpuDecoder {
@@ -114,39 +83,12 @@ impl CpuDecoder {
         let header = GgufHeader::parse(file)?;
         let spec = ModelSpec::from_gguf(&header)?;
         check_supported(&spec)?;
-        let t = Tensors { file, header: &header, norm_offset: spec.norm_weight_offset };
-        let (d, hd, f, v) = (spec.hidden_size, spec.head_dim, spec.ffn_size, spec.vocab_size);
-        let (q_dim, kv_dim) = (spec.n_heads * hd, spec.kv_width());
-        let factors = match spec.rope.as_ref().and_then(|r| r.freq_factors_tensor.as_ref().map(|n| (n, r.dims))) {
-            Some((name, dims)) => Some(t.values(name, &[dims / 2])?),
-            None => None,
-        };
-        let mut layers = Vec::with_capacity(spec.n_layers);
-        for i in 0..spec.n_layers {
-            let name = |s: &str| format!("blk.{i}.{s}");
-            let bias = spec.attention_qkv_bias;
-            let optional_norm = |on: bool, s: &str, len: usize| on.then(|| t.norm(&name(s), len)).transpose();
-            layers.push(Layer {
-                attn_norm: t.norm(&name("attn_norm.weight"), d)?,
-                q: t.linear(&name("attn_q"), q_dim, d, bias)?,
-                k: t.linear(&name("attn_k"), kv_dim, d, bias)?,
-                v: t.linear(&name("attn_v"), kv_dim, d, bias)?,
-                o: t.linear(&name("attn_output"), d, q_dim, false)?,
-                q_norm: optional_norm(spec.qk_norm, "attn_q_norm.weight", hd)?,
-                k_norm: optional_norm(spec.qk_norm, "attn_k_norm.weight", hd)?,
-                post_attention_norm: optional_norm(spec.post_norms, "post_attention_norm.weight", d)?,
-                ffn_norm: t.norm(&name("ffn_norm.weight"), d)?,
-                gate: t.linear(&name("ffn_gate"), f, d, false)?,
-                up: t.linear(&name("ffn_up"), f, d, false)?,
-                down: t.linear(&name("ffn_down"), d, f, false)?,
-                post_ffn_norm: optional_norm(spec.post_norms, "post_ffw_norm.weight", d)?,
-                rope: layer_rope(&spec, i, factors.as_deref())?,
-                window: if spec.is_local_layer(i) { spec.sliding_window } else { None },
-            });
-        }
+        let mut t = Tensors { file, header: &header, norm_offset: spec.norm_weight_offset };
+        let layers = build_layers(&spec, &mut t)?;
+        let (d, v) = (spec.hidden_size, spec.vocab_size);
         Ok(CpuDecoder {
-            embedding: t.matrix("token_embd.weight", v, d)?,
-            output: if spec.tied_embeddings { None } else { Some(t.matrix("output.weight", v, d)?) },
+            embedding: t.weight("token_embd.weight", v, d)?,
+            output: if spec.tied_embeddings { None } else { Some(t.weight("output.weight", v, d)?) },
             output_norm: t.norm("output_norm.weight", d)?,
             layers,
             spec,

@@ -13,14 +13,15 @@ use crate::{NavajaError, Result};
 /// Threads that dequantize the weights while loading.
 const MAX_LOAD_THREADS: usize = 2;
 
-/// A projection: weight plus optional bias.
+/// A projection: weight plus optional bias. `W`: f32 rows here, 4/8-bit
+/// blocks in the CPU backend (`crate::cpu`), which shares these layer types.
 #[derive(Debug, Clone)]
-pub(crate) struct Linear {
-    pub w: Matrix,
+pub(crate) struct Linear<W = Matrix> {
+    pub w: W,
     pub bias: Option<Vec<f32>>,
 }
 
-impl Linear {
+impl Linear<Matrix> {
     pub fn apply(&self, x: &[f32]) -> Vec<f32> {
         self.w.apply(x, self.bias.as_deref())
     }
@@ -28,21 +29,21 @@ impl Linear {
 
 /// One transformer block. Norm weights already include `norm_weight_offset`.
 #[derive(Debug, Clone)]
-pub(crate) struct Layer {
+pub(crate) struct Layer<W = Matrix> {
     pub attn_norm: Vec<f32>,
-    pub q: Linear,
-    pub k: Linear,
-    pub v: Linear,
-    pub o: Linear,
+    pub q: Linear<W>,
+    pub k: Linear<W>,
+    pub v: Linear<W>,
+    pub o: Linear<W>,
     /// Per-head RMSNorm of q and k before RoPE (gemma3).
     pub q_norm: Option<Vec<f32>>,
     pub k_norm: Option<Vec<f32>>,
     /// Norms of the attention and FFN outputs before their residual adds (gemma3).
     pub post_attention_norm: Option<Vec<f32>>,
     pub ffn_norm: Vec<f32>,
-    pub gate: Linear,
-    pub up: Linear,
-    pub down: Linear,
+    pub gate: Linear<W>,
+    pub up: Linear<W>,
+    pub down: Linear<W>,
     pub post_ffn_norm: Option<Vec<f32>>,
     pub rope: Rope,
     /// Keys visible through a sliding window of this size (gemma3's local layers).
@@ -111,6 +112,42 @@ impl Loader {
         Ok(Loader { tensors, norm_offset })
     }
 
+    /// A `[cols, rows]` (ggml order) weight as `rows` rows of `cols`.
+    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
+        Ok(Matrix { rows, cols, data: self.values(name, &[cols, rows])? })
+    }
+}
+
+/// Where [`build_layers`] reads a decoder's tensors from: the reference's
+/// f32 loader, or the CPU backend's quantized one.
+pub(crate) trait LayerSource {
+    type Weight;
+    /// A tensor of `dims` (ggml order) as f32 values.
+    fn values(&mut self, name: &str, dims: &[usize]) -> Result<Vec<f32>>;
+    /// A `[cols, rows]` (ggml order) weight.
+    fn weight(&mut self, name: &str, rows: usize, cols: usize) -> Result<Self::Weight>;
+    /// `norm_weight_offset` (gemma's 1 + w) added to every norm weight.
+    fn norm_offset(&self) -> f32;
+
+    fn linear(&mut self, name: &str, rows: usize, cols: usize, bias: bool) -> Result<Linear<Self::Weight>> {
+        let w = self.weight(&format!("{name}.weight"), rows, cols)?;
+        let bias = if bias { Some(self.values(&format!("{name}.bias"), &[rows])?) } else { None };
+        Ok(Linear { w, bias })
+    }
+
+    fn norm(&mut self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let mut w = self.values(name, &[len])?;
+        let offset = self.norm_offset();
+        if offset != 0.0 {
+            w.iter_mut().for_each(|v| *v += offset);
+        }
+        Ok(w)
+    }
+}
+
+impl LayerSource for Loader {
+    type Weight = Matrix;
+
     fn values(&mut self, name: &str, dims: &[usize]) -> Result<Vec<f32>> {
         let (have, values) = self
             .tensors
@@ -124,24 +161,49 @@ impl Loader {
         Ok(values)
     }
 
-    /// A `[cols, rows]` (ggml order) weight as `rows` rows of `cols`.
-    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
-        Ok(Matrix { rows, cols, data: self.values(name, &[cols, rows])? })
+    fn weight(&mut self, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
+        self.matrix(name, rows, cols)
     }
 
-    fn linear(&mut self, name: &str, rows: usize, cols: usize, bias: bool) -> Result<Linear> {
-        let w = self.matrix(&format!("{name}.weight"), rows, cols)?;
-        let bias = if bias { Some(self.values(&format!("{name}.bias"), &[rows])?) } else { None };
-        Ok(Linear { w, bias })
+    fn norm_offset(&self) -> f32 {
+        self.norm_offset
     }
+}
 
-    fn norm(&mut self, name: &str, len: usize) -> Result<Vec<f32>> {
-        let mut w = self.values(name, &[len])?;
-        if self.norm_offset != 0.0 {
-            w.iter_mut().for_each(|v| *v += self.norm_offset);
-        }
-        Ok(w)
+/// Every transformer block of `spec`, its tensors read from `source`.
+pub(crate) fn build_layers<S: LayerSource>(spec: &ModelSpec, source: &mut S) -> Result<Vec<Layer<S::Weight>>> {
+    let (d, hd, f) = (spec.hidden_size, spec.head_dim, spec.ffn_size);
+    let (q_dim, kv_dim) = (spec.n_heads * hd, spec.kv_width());
+    let factors = match spec.rope.as_ref().and_then(|r| r.freq_factors_tensor.as_ref().map(|n| (n, r.dims))) {
+        Some((name, dims)) => Some(source.values(name, &[dims / 2])?),
+        None => None,
+    };
+    let mut layers = Vec::with_capacity(spec.n_layers);
+    for i in 0..spec.n_layers {
+        let name = |s: &str| format!("blk.{i}.{s}");
+        let bias = spec.attention_qkv_bias;
+        layers.push(Layer {
+            attn_norm: source.norm(&name("attn_norm.weight"), d)?,
+            q: source.linear(&name("attn_q"), q_dim, d, bias)?,
+            k: source.linear(&name("attn_k"), kv_dim, d, bias)?,
+            v: source.linear(&name("attn_v"), kv_dim, d, bias)?,
+            o: source.linear(&name("attn_output"), d, q_dim, false)?,
+            q_norm: spec.qk_norm.then(|| source.norm(&name("attn_q_norm.weight"), hd)).transpose()?,
+            k_norm: spec.qk_norm.then(|| source.norm(&name("attn_k_norm.weight"), hd)).transpose()?,
+            post_attention_norm: spec
+                .post_norms
+                .then(|| source.norm(&name("post_attention_norm.weight"), d))
+                .transpose()?,
+            ffn_norm: source.norm(&name("ffn_norm.weight"), d)?,
+            gate: source.linear(&name("ffn_gate"), f, d, false)?,
+            up: source.linear(&name("ffn_up"), f, d, false)?,
+            down: source.linear(&name("ffn_down"), d, f, false)?,
+            post_ffn_norm: spec.post_norms.then(|| source.norm(&name("post_ffw_norm.weight"), d)).transpose()?,
+            rope: layer_rope(spec, i, factors.as_deref())?,
+            window: if spec.is_local_layer(i) { spec.sliding_window } else { None },
+        });
     }
+    Ok(layers)
 }
 
 impl CpuModel {
@@ -155,39 +217,8 @@ impl CpuModel {
         let spec = ModelSpec::from_gguf(&header)?;
         check_supported(&spec)?;
         let mut loader = Loader::new(file, &header, spec.norm_weight_offset)?;
-        let (d, hd, f, v) = (spec.hidden_size, spec.head_dim, spec.ffn_size, spec.vocab_size);
-        let (q_dim, kv_dim) = (spec.n_heads * hd, spec.kv_width());
-        let factors = match spec.rope.as_ref().and_then(|r| r.freq_factors_tensor.as_ref().map(|n| (n, r.dims))) {
-            Some((name, dims)) => Some(loader.values(name, &[dims / 2])?),
-            None => None,
-        };
-
-        let mut layers = Vec::with_capacity(spec.n_layers);
-        for i in 0..spec.n_layers {
-            let name = |s: &str| format!("blk.{i}.{s}");
-            let bias = spec.attention_qkv_bias;
-            let local = spec.is_local_layer(i);
-            layers.push(Layer {
-                attn_norm: loader.norm(&name("attn_norm.weight"), d)?,
-                q: loader.linear(&name("attn_q"), q_dim, d, bias)?,
-                k: loader.linear(&name("attn_k"), kv_dim, d, bias)?,
-                v: loader.linear(&name("attn_v"), kv_dim, d, bias)?,
-                o: loader.linear(&name("attn_output"), d, q_dim, false)?,
-                q_norm: spec.qk_norm.then(|| loader.norm(&name("attn_q_norm.weight"), hd)).transpose()?,
-                k_norm: spec.qk_norm.then(|| loader.norm(&name("attn_k_norm.weight"), hd)).transpose()?,
-                post_attention_norm: spec
-                    .post_norms
-                    .then(|| loader.norm(&name("post_attention_norm.weight"), d))
-                    .transpose()?,
-                ffn_norm: loader.norm(&name("ffn_norm.weight"), d)?,
-                gate: loader.linear(&name("ffn_gate"), f, d, false)?,
-                up: loader.linear(&name("ffn_up"), f, d, false)?,
-                down: loader.linear(&name("ffn_down"), d, f, false)?,
-                post_ffn_norm: spec.post_norms.then(|| loader.norm(&name("post_ffw_norm.weight"), d)).transpose()?,
-                rope: layer_rope(&spec, i, factors.as_deref())?,
-                window: if local { spec.sliding_window } else { None },
-            });
-        }
+        let layers = build_layers(&spec, &mut loader)?;
+        let (d, v) = (spec.hidden_size, spec.vocab_size);
         Ok(CpuModel {
             embedding: loader.matrix("token_embd.weight", v, d)?,
             output: if spec.tied_embeddings { None } else { Some(loader.matrix("output.weight", v, d)?) },
