@@ -10,7 +10,8 @@
 
 use std::sync::Arc;
 
-use navaja_core::encoder::{EncoderConfig, EncoderInput, SentenceTransformersFiles, chunks, pair_input, text_input};
+pub use navaja_core::encoder::HfEncoderFiles;
+use navaja_core::encoder::{EncoderConfig, EncoderInput, chunks, pair_input, text_input};
 use navaja_core::model::{ModelSpec, Pooling};
 use navaja_core::safetensors::SafetensorsFile;
 use navaja_core::tokenizer::Tokenizer;
@@ -52,16 +53,6 @@ pub fn load_encoder_gguf(gpu: &GpuDevice, file: &[u8]) -> Result<LoadedEncoder> 
     let model = Bert::from_tensors(gpu, spec, &mut tensors)?;
     gpu.check_health()?;
     Ok(LoadedEncoder { model: Arc::new(model), tokenizer: Arc::new(tokenizer), config })
-}
-
-/// The files of a Hugging Face encoder folder, as text and bytes.
-#[derive(Clone, Copy)]
-pub struct HfEncoderFiles<'a> {
-    pub config_json: &'a str,
-    pub tokenizer_json: &'a str,
-    /// model.safetensors, complete.
-    pub weights: &'a [u8],
-    pub sentence_transformers: SentenceTransformersFiles<'a>,
 }
 
 /// Reads a safetensors encoder with its config, tokenizer and

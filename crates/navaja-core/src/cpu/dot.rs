@@ -1,6 +1,7 @@
 //! The CPU backend's inner loops: dot products of quantized weight rows with
 //! an activation vector quantized to 8 bits ([`Q8Vector`], as llama.cpp's
-//! q8 activations), and the f32 dot and axpy of attention.
+//! q8 activations; 12 bits for the encoder, in the same i16 lanes), and the
+//! f32 dot and axpy of attention.
 //!
 //! Integer products are exact; each block's i32 sum is scaled once by
 //! `d_w * d_x`. In WebAssembly built with `simd128` (scripts/build-web.sh)
@@ -22,16 +23,29 @@ pub struct Q8Vector {
     pub q: Vec<i16>,
 }
 
+/// Quantization levels either side of zero: 8-bit (weights of the Q8_0
+/// type, the decoder's activations and KV cache) and 12-bit ([`FINE`]).
+pub const Q8: i16 = 127;
+/// 12-bit levels: the encoder's weights and activations. Products of two
+/// such quants, 32 to a block, stay far inside i32 (32 · 2047² < 2^28).
+pub const FINE: i16 = 2047;
+
 /// The scale and quants of one block: `d = max|x| / 127`, `q = round(x / d)`.
 pub fn quantize_block(x: &[f32]) -> (f32, [i16; BLOCK]) {
+    quantize_block_to(x, Q8)
+}
+
+/// As [`quantize_block`] with `levels` quants either side of zero.
+pub fn quantize_block_to(x: &[f32], levels: i16) -> (f32, [i16; BLOCK]) {
     let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
     let mut q = [0i16; BLOCK];
     if amax > 0.0 && amax.is_finite() {
-        let inv = 127.0 / amax;
+        let top = f32::from(levels);
+        let inv = top / amax;
         for (q, &v) in q.iter_mut().zip(x) {
-            *q = (v * inv).round().clamp(-127.0, 127.0) as i16;
+            *q = (v * inv).round().clamp(-top, top) as i16;
         }
-        (amax / 127.0, q)
+        (amax / top, q)
     } else {
         (0.0, q)
     }
@@ -40,11 +54,17 @@ pub fn quantize_block(x: &[f32]) -> (f32, [i16; BLOCK]) {
 impl Q8Vector {
     /// Quantizes `x` (a multiple of [`BLOCK`] long) into this vector, reusing its memory.
     pub fn quantize(&mut self, x: &[f32]) {
+        self.quantize_to(x, Q8);
+    }
+
+    /// As [`Q8Vector::quantize`] with `levels` quants either side of zero
+    /// ([`FINE`] for the encoder's 12-bit products).
+    pub fn quantize_to(&mut self, x: &[f32], levels: i16) {
         self.d.clear();
         self.sum.clear();
         self.q.clear();
         for block in x.chunks_exact(BLOCK) {
-            let (d, q) = quantize_block(block);
+            let (d, q) = quantize_block_to(block, levels);
             self.d.push(d);
             self.sum.push(d * q.iter().map(|&v| f32::from(v)).sum::<f32>());
             self.q.extend_from_slice(&q);
@@ -144,26 +164,55 @@ pub mod simd {
         hsum(acc) - 8.0 * offset
     }
 
+    /// The 32 signed bytes of an 8-bit block as four i16x8.
+    /// Safety: `p` points at 32 readable bytes.
+    #[inline(always)]
+    unsafe fn widen_q8(p: *const i8) -> [v128; 4] {
+        unsafe {
+            let a = v128_load(p as *const v128);
+            let c = v128_load(p.add(16) as *const v128);
+            [
+                i16x8_extend_low_i8x16(a),
+                i16x8_extend_high_i8x16(a),
+                i16x8_extend_low_i8x16(c),
+                i16x8_extend_high_i8x16(c),
+            ]
+        }
+    }
+
     pub fn q8_0(d: &[f32], qs: &[i8], x: &Q8Vector) -> f32 {
         let n = blocks(d, qs.len(), BLOCK, x);
         let mut acc = f32x4_splat(0.0);
         for b in 0..n {
             // Safety: as q4_1.
-            let s = unsafe {
-                let p = qs.as_ptr().add(b * BLOCK);
-                let a = v128_load(p as *const v128);
-                let c = v128_load(p.add(16) as *const v128);
-                let w = [
-                    i16x8_extend_low_i8x16(a),
-                    i16x8_extend_high_i8x16(a),
-                    i16x8_extend_low_i8x16(c),
-                    i16x8_extend_high_i8x16(c),
-                ];
-                block_dot(w, x.q.as_ptr().add(b * BLOCK))
-            };
+            let s = unsafe { block_dot(widen_q8(qs.as_ptr().add(b * BLOCK)), x.q.as_ptr().add(b * BLOCK)) };
             acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(d[b] * x.d[b])));
         }
         hsum(acc)
+    }
+
+    /// A row of 12-bit weights (i16 quants, [`super::FINE`]) with one input.
+    pub fn q12(d: &[f32], qs: &[i16], x: &Q8Vector) -> f32 {
+        q12_x4(d, qs, [x; 4])[0]
+    }
+
+    /// One row of 12-bit weights against four input rows: each weight block
+    /// is loaded once for the four (the encoder's batched products).
+    pub fn q12_x4(d: &[f32], qs: &[i16], x: [&Q8Vector; 4]) -> [f32; 4] {
+        let n = x.iter().fold(d.len().min(qs.len() / BLOCK), |n, v| n.min(v.d.len()).min(v.q.len() / BLOCK));
+        let mut acc = [f32x4_splat(0.0); 4];
+        for b in 0..n {
+            // Safety: b < n, and n blocks of every slice are in bounds.
+            let w = unsafe {
+                let p = qs.as_ptr().add(b * BLOCK);
+                [0, 8, 16, 24].map(|at| v128_load(p.add(at) as *const v128))
+            };
+            for (acc, x) in acc.iter_mut().zip(x) {
+                let s = unsafe { block_dot(w, x.q.as_ptr().add(b * BLOCK)) };
+                *acc = f32x4_add(*acc, f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(d[b] * x.d[b])));
+            }
+        }
+        acc.map(hsum)
     }
 
     pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
@@ -252,6 +301,22 @@ pub mod portable {
         acc
     }
 
+    pub fn q12(d: &[f32], qs: &[i16], x: &Q8Vector) -> f32 {
+        let n = d.len().min(qs.len() / BLOCK).min(x.d.len()).min(x.q.len() / BLOCK);
+        let mut acc = 0f32;
+        for b in 0..n {
+            let w = &qs[b * BLOCK..(b + 1) * BLOCK];
+            let xq = &x.q[b * BLOCK..(b + 1) * BLOCK];
+            let s: i32 = w.iter().zip(xq).map(|(&w, &x)| i32::from(w) * i32::from(x)).sum();
+            acc += s as f32 * (d[b] * x.d[b]);
+        }
+        acc
+    }
+
+    pub fn q12_x4(d: &[f32], qs: &[i16], x: [&Q8Vector; 4]) -> [f32; 4] {
+        x.map(|x| q12(d, qs, x))
+    }
+
     pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         // Eight partial sums: independent chains the compiler can keep in vector registers.
         let mut s = [0f32; 8];
@@ -272,9 +337,9 @@ pub mod portable {
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-pub use portable::{add_scaled, dot_f32, q4_0, q4_1, q8_0};
+pub use portable::{add_scaled, dot_f32, q4_0, q4_1, q8_0, q12, q12_x4};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub use simd::{add_scaled, dot_f32, q4_0, q4_1, q8_0};
+pub use simd::{add_scaled, dot_f32, q4_0, q4_1, q8_0, q12, q12_x4};
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,4 @@
-//! The CPU backend: decoders run on the CPU itself, for machines and
+//! The CPU backend: decoders and encoders run on the CPU itself, for machines and
 //! browsers without a usable GPU (no WebGPU, or a software adapter such as
 //! SwiftShader, where WGSL runs far slower than code compiled for the CPU).
 //!
@@ -7,6 +7,8 @@
 //! projection's input is quantized to 8 bits so that a weight block's
 //! products are integer dot products ([`dot`]; WebAssembly SIMD in the
 //! browser), keys and values in f32 or 8-bit blocks, one token at a time.
+//! Encoders ([`QuantEncoder`]) quantize their weights to 8 bits once and run a
+//! batch of inputs as one packed matrix.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -25,11 +27,13 @@
 //! ```
 
 pub mod dot;
+mod encoder;
 mod kv_store;
 mod matrix;
 mod model;
 mod session;
 mod top_k;
 
+pub use encoder::{CPU_ENCODER_BATCH_TOKENS, QuantEncoder};
 pub use model::CpuDecoder;
 pub use session::{CPU_DEFAULT_CONTEXT, CpuDecoderSession};

@@ -82,6 +82,17 @@ pub struct SentenceTransformersFiles<'a> {
     pub sentence_bert_config_json: Option<&'a str>,
 }
 
+/// The files of a Hugging Face encoder folder, as text and bytes: what
+/// both backends load a safetensors encoder from.
+#[derive(Clone, Copy)]
+pub struct HfEncoderFiles<'a> {
+    pub config_json: &'a str,
+    pub tokenizer_json: &'a str,
+    /// model.safetensors, complete.
+    pub weights: &'a [u8],
+    pub sentence_transformers: SentenceTransformersFiles<'a>,
+}
+
 impl EncoderConfig {
     /// For a safetensors folder. Without sentence-transformers files the
     /// defaults are sentence-transformers' own for a plain transformers

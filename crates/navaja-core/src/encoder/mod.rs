@@ -7,10 +7,11 @@
 //!   truncation ([`text_input`], [`pair_input`]), and batch chunks.
 //!
 //! The arithmetic (LayerNorm, packed attention, pooling) is in
-//! [`crate::ops`]; the CPU forward pass in [`crate::reference::CpuEncoder`].
+//! [`crate::ops`]; the CPU forward passes in [`crate::reference::CpuEncoder`] (the f64
+//! oracle) and [`crate::cpu::QuantEncoder`] (the CPU backend).
 
 pub mod config;
 pub mod input;
 
-pub use config::{EncoderConfig, SentenceTransformersFiles, SentenceTransformersModules};
+pub use config::{EncoderConfig, HfEncoderFiles, SentenceTransformersFiles, SentenceTransformersModules};
 pub use input::{EncoderInput, chunks, pair_input, text_input};

@@ -28,44 +28,52 @@ use crate::{NavajaError, Result};
 
 /// A LayerNorm's weight and bias.
 #[derive(Debug, Clone)]
-struct Norm {
-    w: Vec<f32>,
-    b: Vec<f32>,
+pub(crate) struct Norm {
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
 }
 
+/// One post-norm block, its projections of weight type `W`.
 #[derive(Debug, Clone)]
-struct EncoderLayer {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    attn_norm: Norm,
+pub(crate) struct EncoderLayer<W = Matrix> {
+    pub q: Linear<W>,
+    pub k: Linear<W>,
+    pub v: Linear<W>,
+    pub o: Linear<W>,
+    pub attn_norm: Norm,
     /// JinaBERT's gate; `None` for BERT's ungated FFN.
-    gate: Option<Linear>,
-    up: Linear,
-    down: Linear,
-    out_norm: Norm,
+    pub gate: Option<Linear<W>>,
+    pub up: Linear<W>,
+    pub down: Linear<W>,
+    pub out_norm: Norm,
+}
+
+/// A BERT-family encoder's weights, the projections of type `W` (f32 rows
+/// here, 8-bit blocks in [`crate::cpu::QuantEncoder`]); the embedding tables stay f32.
+#[derive(Debug, Clone)]
+pub(crate) struct BertWeights<W = Matrix> {
+    pub word: Matrix,
+    pub positions: Option<Matrix>,
+    pub types: Option<Matrix>,
+    pub embd_norm: Norm,
+    pub layers: Vec<EncoderLayer<W>>,
+    /// The classification head: dense (then tanh) and the output projection.
+    pub head: Option<(Linear<W>, Linear<W>)>,
+    pub slopes: Option<Vec<f32>>,
 }
 
 /// A BERT-family encoder on the CPU.
 #[derive(Debug, Clone)]
 pub struct CpuEncoder {
     spec: ModelSpec,
-    word: Matrix,
-    positions: Option<Matrix>,
-    types: Option<Matrix>,
-    embd_norm: Norm,
-    layers: Vec<EncoderLayer>,
-    /// The classification head: dense (then tanh) and the output projection.
-    head: Option<(Linear, Linear)>,
-    slopes: Option<Vec<f32>>,
+    w: BertWeights,
 }
 
 /// Every tensor the spec requires, as f32, by its llama.cpp name.
-struct Tensors(HashMap<String, (Vec<u64>, Vec<f32>)>);
+pub(crate) struct Tensors(HashMap<String, (Vec<u64>, Vec<f32>)>);
 
 impl Tensors {
-    fn collect(spec: &ModelSpec, mut read: impl FnMut(&str) -> Result<Vec<f32>>) -> Result<Tensors> {
+    pub fn collect(spec: &ModelSpec, mut read: impl FnMut(&str) -> Result<Vec<f32>>) -> Result<Tensors> {
         let mut map = HashMap::new();
         for t in spec.expected_tensors() {
             let values = read(&t.name)?;
@@ -82,6 +90,14 @@ impl Tensors {
         Ok(Tensors(map))
     }
 
+    /// Every f32 tensor of a complete GGUF encoder file.
+    pub fn from_gguf(header: &GgufHeader, file: &[u8], spec: &ModelSpec) -> Result<Tensors> {
+        Tensors::collect(spec, |name| {
+            let info = header.tensor(name).ok_or_else(|| NavajaError::format(format!("no tensor {name:?}")))?;
+            dequantize_tensor(info, header.tensor_data(file, info)?)
+        })
+    }
+
     fn take(&mut self, name: &str) -> Result<(Vec<u64>, Vec<f32>)> {
         self.0.remove(name).ok_or_else(|| NavajaError::format(format!("required tensor {name:?} is missing")))
     }
@@ -92,8 +108,8 @@ impl Tensors {
         Ok(Matrix { cols: dims[0] as usize, rows: dims.get(1).copied().unwrap_or(1) as usize, data })
     }
 
-    fn linear(&mut self, name: &str, bias: bool) -> Result<Linear> {
-        let w = self.matrix(&format!("{name}.weight"))?;
+    fn linear<W>(&mut self, name: &str, bias: bool, weight: &mut impl FnMut(Matrix) -> Result<W>) -> Result<Linear<W>> {
+        let w = weight(self.matrix(&format!("{name}.weight"))?)?;
         let bias = if bias { Some(self.take(&format!("{name}.bias"))?.1) } else { None };
         Ok(Linear { w, bias })
     }
@@ -103,27 +119,9 @@ impl Tensors {
     }
 }
 
-impl CpuEncoder {
-    /// A complete GGUF `bert` (or `jina-bert-v2`) file held in memory.
-    pub fn from_gguf(file: &[u8]) -> Result<CpuEncoder> {
-        let header = GgufHeader::parse(file)?;
-        let spec = ModelSpec::from_gguf(&header)?;
-        let tensors = Tensors::collect(&spec, |name| {
-            let info = header.tensor(name).ok_or_else(|| NavajaError::format(format!("no tensor {name:?}")))?;
-            dequantize_tensor(info, header.tensor_data(file, info)?)
-        })?;
-        CpuEncoder::build(spec, tensors)
-    }
-
-    /// A safetensors checkpoint with its config.json.
-    pub fn from_safetensors(config_json: &str, file: &[u8]) -> Result<CpuEncoder> {
-        let st = SafetensorsFile::parse(file)?;
-        let spec = ModelSpec::from_safetensors(config_json, &st)?;
-        let tensors = Tensors::collect(&spec, |name| st.tensor_f32(file, st.require_tensor(name)?))?;
-        CpuEncoder::build(spec, tensors)
-    }
-
-    fn build(spec: ModelSpec, mut t: Tensors) -> Result<CpuEncoder> {
+impl<W> BertWeights<W> {
+    /// Takes the spec's tensors from `t`, every projection's weight through `weight`.
+    pub fn build(spec: &ModelSpec, mut t: Tensors, mut weight: impl FnMut(Matrix) -> Result<W>) -> Result<Self> {
         let bert = match (&spec.bert, spec.architecture) {
             (Some(b), Architecture::Bert) => b.clone(),
             _ => return Err(NavajaError::unsupported("the CPU encoder runs BERT models")),
@@ -131,27 +129,28 @@ impl CpuEncoder {
         if spec.causal || spec.n_kv_heads != spec.n_heads {
             return Err(NavajaError::unsupported("the CPU encoder needs bidirectional multi-head attention"));
         }
+        let w = &mut weight;
         let mut layers = Vec::with_capacity(spec.n_layers);
         for i in 0..spec.n_layers {
             let n = |s: &str| format!("blk.{i}.{s}");
             let gated = spec.ffn_gated;
             layers.push(EncoderLayer {
-                q: t.linear(&n("attn_q"), true)?,
-                k: t.linear(&n("attn_k"), true)?,
-                v: t.linear(&n("attn_v"), true)?,
-                o: t.linear(&n("attn_output"), true)?,
+                q: t.linear(&n("attn_q"), true, w)?,
+                k: t.linear(&n("attn_k"), true, w)?,
+                v: t.linear(&n("attn_v"), true, w)?,
+                o: t.linear(&n("attn_output"), true, w)?,
                 attn_norm: t.norm(&n("attn_output_norm"))?,
-                gate: if gated { Some(t.linear(&n("ffn_gate"), false)?) } else { None },
-                up: t.linear(&n("ffn_up"), !gated)?,
-                down: t.linear(&n("ffn_down"), true)?,
+                gate: if gated { Some(t.linear(&n("ffn_gate"), false, w)?) } else { None },
+                up: t.linear(&n("ffn_up"), !gated, w)?,
+                down: t.linear(&n("ffn_down"), true, w)?,
                 out_norm: t.norm(&n("layer_output_norm"))?,
             });
         }
         let head = match bert.classifier_labels {
-            Some(_) => Some((t.linear("cls", true)?, t.linear("cls.output", true)?)),
+            Some(_) => Some((t.linear("cls", true, w)?, t.linear("cls.output", true, w)?)),
             None => None,
         };
-        Ok(CpuEncoder {
+        Ok(BertWeights {
             word: t.matrix("token_embd.weight")?,
             positions: if bert.alibi_max_bias.is_none() { Some(t.matrix("position_embd.weight")?) } else { None },
             types: if bert.type_vocab_size > 0 { Some(t.matrix("token_types.weight")?) } else { None },
@@ -159,18 +158,13 @@ impl CpuEncoder {
             layers,
             head,
             slopes: bert.alibi_max_bias.map(|b| alibi_slopes(spec.n_heads, b)),
-            spec,
         })
     }
 
-    pub fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
-
-    /// The last layer's token vectors (`ids.len()` rows of hidden_size).
-    pub fn hidden_states(&self, ids: &[u32], type_ids: &[u32]) -> Result<Vec<f32>> {
-        let s = &self.spec;
-        let (n, d) = (ids.len(), s.hidden_size);
+    /// `word[id] + position[t] + token_type[type]` for each token of one
+    /// input (before the embedding LayerNorm), appended to `x`.
+    pub fn embed_tokens(&self, ids: &[u32], type_ids: &[u32], d: usize, x: &mut Vec<f32>) -> Result<()> {
+        let n = ids.len();
         if n == 0 || type_ids.len() != n {
             return Err(NavajaError::invalid(format!("encoder: {n} ids with {} type ids", type_ids.len())));
         }
@@ -179,7 +173,6 @@ impl CpuEncoder {
                 return Err(NavajaError::invalid(format!("encoder: {n} tokens, the model has {} positions", p.rows)));
             }
         }
-        let mut x = Vec::with_capacity(n * d);
         for (t, (&id, &ty)) in ids.iter().zip(type_ids).enumerate() {
             let mut v = row(&self.word, id, d, "token id")?.to_vec();
             let mut add = |other: &[f32]| v.iter_mut().zip(other).for_each(|(a, b)| *a += b);
@@ -193,11 +186,42 @@ impl CpuEncoder {
             }
             x.extend(v);
         }
+        Ok(())
+    }
+}
+
+impl CpuEncoder {
+    /// A complete GGUF `bert` (or `jina-bert-v2`) file held in memory.
+    pub fn from_gguf(file: &[u8]) -> Result<CpuEncoder> {
+        let header = GgufHeader::parse(file)?;
+        let spec = ModelSpec::from_gguf(&header)?;
+        let tensors = Tensors::from_gguf(&header, file, &spec)?;
+        Ok(CpuEncoder { w: BertWeights::build(&spec, tensors, Ok)?, spec })
+    }
+
+    /// A safetensors checkpoint with its config.json.
+    pub fn from_safetensors(config_json: &str, file: &[u8]) -> Result<CpuEncoder> {
+        let st = SafetensorsFile::parse(file)?;
+        let spec = ModelSpec::from_safetensors(config_json, &st)?;
+        let tensors = Tensors::collect(&spec, |name| st.tensor_f32(file, st.require_tensor(name)?))?;
+        Ok(CpuEncoder { w: BertWeights::build(&spec, tensors, Ok)?, spec })
+    }
+
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// The last layer's token vectors (`ids.len()` rows of hidden_size).
+    pub fn hidden_states(&self, ids: &[u32], type_ids: &[u32]) -> Result<Vec<f32>> {
+        let s = &self.spec;
+        let (n, d) = (ids.len(), s.hidden_size);
+        let mut x = Vec::with_capacity(n * d);
+        self.w.embed_tokens(ids, type_ids, d, &mut x)?;
         let eps = s.norm_eps;
-        let mut x = layer_norm(&x, &self.embd_norm.w, &self.embd_norm.b, eps)?;
-        for l in &self.layers {
+        let mut x = layer_norm(&x, &self.w.embd_norm.w, &self.w.embd_norm.b, eps)?;
+        for l in &self.w.layers {
             let (q, k, v) = (l.q.apply(&x), l.k.apply(&x), l.v.apply(&x));
-            let slopes = self.slopes.as_deref();
+            let slopes = self.w.slopes.as_deref();
             let attn = encoder_attention_ref(&q, &k, &v, &[n], s.n_heads, s.head_dim, s.attention_scale, slopes)?;
             add_into(&mut x, &l.o.apply(&attn));
             x = layer_norm(&x, &l.attn_norm.w, &l.attn_norm.b, eps)?;
@@ -226,7 +250,7 @@ impl CpuEncoder {
     /// A cross-encoder's scores (one per label) for one input; `unsupported-model`
     /// when the model has no classification head.
     pub fn classify(&self, ids: &[u32], type_ids: &[u32]) -> Result<Vec<f32>> {
-        let (dense, out) = self.head.as_ref().ok_or_else(|| {
+        let (dense, out) = self.w.head.as_ref().ok_or_else(|| {
             NavajaError::unsupported("this model has no classification head: it embeds, it does not rerank")
         })?;
         let x = self.hidden_states(ids, type_ids)?;

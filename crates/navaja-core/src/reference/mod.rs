@@ -25,7 +25,7 @@
 //! # Ok::<(), navaja_core::NavajaError>(())
 //! ```
 
-mod bert;
+pub(crate) mod bert;
 pub(crate) mod math;
 pub(crate) mod model;
 mod session;
