@@ -38,6 +38,7 @@ impl Tally {
     fn compare(&mut self, a: f32, b: f32, scale: f32) {
         let err = (a - b).abs() / scale.max(f32::MIN_POSITIVE);
         self.worst = self.worst.max(err);
+        #[allow(clippy::neg_cmp_op_on_partial_ord)] // a NaN must count as a mismatch
         if !(err <= 1e-5) {
             self.mismatches += 1;
         }

@@ -228,9 +228,9 @@ impl QuantEncoder {
             start += len;
         }
         let mut q = Vec::new();
-        let mut h = project(dense, &quantize_rows(&first, d, &mut q));
+        let mut h = project(dense, quantize_rows(&first, d, &mut q));
         h.iter_mut().for_each(|v| *v = tanh(*v));
-        let scores = project(out, &quantize_rows(&h, dense.w.rows, &mut q));
+        let scores = project(out, quantize_rows(&h, dense.w.rows, &mut q));
         Ok(scores.chunks_exact(out.w.rows).map(<[f32]>::to_vec).collect())
     }
 

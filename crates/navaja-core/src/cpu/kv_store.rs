@@ -22,7 +22,7 @@ impl KvRows {
     pub fn new(kind: KvType, head_dim: usize) -> Result<KvRows> {
         match kind {
             KvType::F32 => Ok(KvRows::F32(Vec::new())),
-            KvType::Q8 if head_dim % BLOCK == 0 => Ok(KvRows::Q8 { scales: Vec::new(), quants: Vec::new() }),
+            KvType::Q8 if head_dim.is_multiple_of(BLOCK) => Ok(KvRows::Q8 { scales: Vec::new(), quants: Vec::new() }),
             KvType::Q8 => Err(NavajaError::invalid(format!(
                 "a q8 CPU cache needs heads of a multiple of {BLOCK} values, not {head_dim}"
             ))),

@@ -45,7 +45,7 @@ pub(crate) struct QuantMatrix {
 impl QuantMatrix {
     /// From a tensor's bytes as the GGUF file stores them.
     pub fn from_ggml(ty: GgmlType, rows: usize, cols: usize, bytes: &[u8]) -> Result<QuantMatrix> {
-        if cols == 0 || cols % BLOCK != 0 {
+        if cols == 0 || !cols.is_multiple_of(BLOCK) {
             return Err(NavajaError::unsupported(format!(
                 "the CPU backend needs rows of a multiple of {BLOCK} values, not {cols}"
             )));
@@ -93,7 +93,7 @@ impl QuantMatrix {
 
     /// `rows` rows of `cols` f32 values (row-major), quantized to 12-bit blocks.
     pub fn q12_from_f32(rows: usize, cols: usize, values: &[f32]) -> Result<QuantMatrix> {
-        if cols == 0 || cols % BLOCK != 0 || values.len() != rows * cols {
+        if cols == 0 || !cols.is_multiple_of(BLOCK) || values.len() != rows * cols {
             return Err(NavajaError::unsupported(format!(
                 "the CPU backend needs rows of a multiple of {BLOCK} values: {} values as {rows}x{cols}",
                 values.len()

@@ -87,7 +87,7 @@ impl CpuDecoderSession {
     /// where heads are not whole blocks of 32.
     pub fn supported_kv(model: &CpuDecoder, kind: KvType) -> KvType {
         match kind {
-            KvType::Q8 | KvType::Q4 if model.spec.head_dim % BLOCK == 0 => KvType::Q8,
+            KvType::Q8 | KvType::Q4 if model.spec.head_dim.is_multiple_of(BLOCK) => KvType::Q8,
             _ => KvType::F32,
         }
     }
