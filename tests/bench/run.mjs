@@ -202,6 +202,7 @@ async function browserEmbed(server, runs) {
   const tjs = { modelRoot: `/${TRANSFORMERS_ROOT}`, modelName: TRANSFORMERS_MODEL, dtype: 'q8', threads: THREADS };
   const engines = [
     { id: 'navaja', engine: 'navaja', version: navajaVersion(), module: 'navaja', args: { ...common, modelUrl: `/${MINILM}/` } },
+    { id: 'navaja-cpu', engine: 'navaja', version: navajaVersion(), module: 'navaja', args: { ...common, modelUrl: `/${MINILM}/`, backend: 'cpu' } },
     { id: 'transformers-wasm', engine: 'transformers.js', version: versionOf('@huggingface/transformers'), module: 'transformers', args: { ...common, ...tjs, device: 'wasm' } },
     { id: 'transformers-webgpu', engine: 'transformers.js', version: versionOf('@huggingface/transformers'), module: 'transformers', args: { ...common, ...tjs, device: 'webgpu' } },
   ];

@@ -55,7 +55,7 @@ export interface CreateEngineOptions {
    * What runs the models. `'webgpu'` (default): the GPU, through WebGPU; the
    * engine rejects with `webgpu-unavailable` where the browser has none.
    * `'cpu'`: navaja's CPU backend (WebAssembly SIMD, one thread), for
-   * language models only. `'auto'`: WebGPU on a hardware adapter, the CPU
+   * language models and encoders alike. `'auto'`: WebGPU on a hardware adapter, the CPU
    * backend where the browser has no WebGPU or only a software adapter
    * (SwiftShader, WARP), on which WGSL runs several times slower than
    * code compiled for the CPU. `engine.adapter.backend` says which it got.
@@ -159,7 +159,7 @@ export interface EmbeddingModelInfo extends ModelInfoBase {
   max_tokens: number;
   /** A cross-encoder: `rerank` scores (query, document) pairs with it; it does not embed. */
   reranker: boolean;
-  /** Token rows one GPU batch runs. */
+  /** Token rows one batch (one GPU submission, or one CPU forward pass) runs. */
   max_batch_tokens: number;
 }
 

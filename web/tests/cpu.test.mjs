@@ -1,8 +1,8 @@
-// The CPU backend in headless Chromium: navaja-core's decoder compiled to
-// WebAssembly (SIMD), chosen with createEngine({ backend: 'cpu' }), and by
-// 'auto' on a software WebGPU adapter (SwiftShader here) or without WebGPU.
-// Generated ids are checked against the independent f32 reference
-// (tests/fixtures/reference), never against navaja's own output.
+// The CPU backend in headless Chromium: navaja-core's decoder and encoder
+// compiled to WebAssembly (SIMD), chosen with createEngine({ backend: 'cpu' }),
+// and by 'auto' on a software WebGPU adapter (SwiftShader here) or without
+// WebGPU. Generated ids and embeddings are checked against the independent
+// references (tests/fixtures/reference), never against navaja's own output.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,7 +14,10 @@ import { inPage, launchBrowser, openPage } from './browser.mjs';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MODEL_PATH = `${ROOT}models/SmolLM2-135M-Instruct.Q4_1.gguf`;
 const MODEL_URL = '/models/SmolLM2-135M-Instruct.Q4_1.gguf';
-const REFERENCE = JSON.parse(readFileSync(`${ROOT}tests/fixtures/reference/reference.json`, 'utf8'))['smollm2-135m-instruct-q4_1'];
+const REFERENCES = JSON.parse(readFileSync(`${ROOT}tests/fixtures/reference/reference.json`, 'utf8'));
+const REFERENCE = REFERENCES['smollm2-135m-instruct-q4_1'];
+const MINILM = REFERENCES['all-minilm-l6-v2'];
+const MINILM_URL = '/models/all-MiniLM-L6-v2/';
 const TIMEOUT = 600_000;
 
 describe('the CPU backend in headless Chromium', { timeout: TIMEOUT }, () => {
@@ -68,7 +71,7 @@ describe('the CPU backend in headless Chromium', { timeout: TIMEOUT }, () => {
     assert.equal(r.pieces.join(''), r.c.choices[0].text.slice(0, r.pieces.join('').length));
   });
 
-  test('the CPU engine refuses embedding models and bad requests with typed errors, and keeps working', async () => {
+  test('the CPU engine answers bad requests with typed errors, and keeps working', async () => {
     const r = await inPage(harness.page, async (navaja, prompt) => {
       const engine = window.engine;
       const codeOf = (p) => p.then(() => 'resolved', (e) => `${e instanceof navaja.NavajaError}:${e.code}`);
@@ -92,6 +95,37 @@ describe('the CPU backend in headless Chromium', { timeout: TIMEOUT }, () => {
     assert.equal(r.aborted, 'aborted');
     assert.ok(r.chunks < 40, `${r.chunks} chunks streamed before the abort took effect`);
     assert.deepEqual(r.next, REFERENCE.greedy_next_20_ids.slice(0, 2));
+  });
+
+  test('the CPU engine embeds MiniLM beside the language model, on the numpy reference', async () => {
+    const { first, ...others } = MINILM.cosine_with_first;
+    const r = await inPage(harness.page, async (navaja, url, texts) => {
+      const engine = window.engine;
+      const info = await engine.load(url, { cache: 'none' });
+      const response = await engine.embeddings.create({ input: texts });
+      // An embedding model ranks by the cosine similarity of embeddings.
+      const rerank = await engine.rerank({ query: texts[0], documents: texts.slice(1) });
+      const lm = await engine.completions.create({ prompt: 'Hello', max_tokens: 1, temperature: 0 });
+      return { info, response, rerank, lmTokens: lm.navaja.token_ids.length, model: engine.model?.kind };
+    }, MINILM_URL, [first, ...Object.keys(others)]);
+    assert.equal(r.info.kind, 'embedding');
+    assert.equal(r.info.dim, 384);
+    assert.equal(r.info.max_batch_tokens, 512);
+    assert.equal(r.model, 'llm', 'the language model stays loaded beside the encoder');
+    assert.equal(r.lmTokens, 1);
+    const best = Object.entries(others).sort((a, b) => b[1] - a[1])[0];
+    assert.equal(r.rerank.results[0].document, best[0]);
+    assert.ok(Math.abs(r.rerank.results[0].relevance_score - best[1]) <= 0.001, JSON.stringify(r.rerank.results[0]));
+    const vectors = r.response.data.map((d) => Array.from(d.embedding));
+    assert.equal(vectors.length, 1 + Object.keys(others).length);
+    // 12-bit weights and inputs; the reference is rounded to 5 decimals.
+    const first5 = MINILM.embedding_first5[first];
+    vectors[0].slice(0, 5).forEach((v, i) => assert.ok(Math.abs(v - first5[i]) <= 5e-4, `first values ${vectors[0].slice(0, 5)} vs ${first5}`));
+    const dot = (a, b) => a.reduce((s, v, i) => s + v * b[i], 0);
+    Object.entries(others).forEach(([text, want], i) => {
+      const got = dot(vectors[0], vectors[i + 1]);
+      assert.ok(Math.abs(got - want) <= 0.001, `${text}: cosine ${got} vs reference ${want}`);
+    });
   });
 
   test("backend 'auto' picks the CPU on SwiftShader and without WebGPU; 'webgpu' keeps the adapter", async () => {

@@ -1,8 +1,8 @@
 //! `WasmEngine`: one GPU device with a language model and an embedding
 //! model (a BERT-family encoder) loaded on it, each optional, both at once;
-//! or, created with `createCpu`, no GPU at all: a language model on
-//! navaja-core's CPU backend (WebAssembly SIMD), for browsers without
-//! WebGPU or with only a software adapter.
+//! or, created with `createCpu`, no GPU at all: both models on navaja-core's
+//! CPU backend (WebAssembly SIMD), for browsers without WebGPU or with only
+//! a software adapter.
 //!
 //! The TypeScript layer runs one call at a time per engine (its queue), so
 //! a model is simply taken out of its cell for the length of a generation
@@ -25,7 +25,7 @@ use navaja_gpu::session::Session;
 use navaja_gpu::{DeviceOptions, GpuDevice};
 use wasm_bindgen::prelude::*;
 
-use crate::encoder::{Embedder, load_embedder, upload_encoder};
+use crate::encoder::{Embedder, load_cpu_embedder, load_embedder, upload_encoder};
 use crate::js::{from_js, now_ms, to_js, to_js_error};
 use crate::load::{Arrived, WasmModelLoad};
 use crate::requests::{GenerateRequest, GenerateResponse, LoadOptions, ModelInfo};
@@ -174,7 +174,14 @@ impl WasmEngine {
                 *self.llm.borrow_mut() = Some(llm);
                 return Ok(result);
             }
-            (Ok(Arrived::Encoder { .. }), None) => return Err(to_js_error(no_gpu("an embedding model"))),
+            (Ok(Arrived::Encoder { format, bytes }), None) => {
+                let loaded = load_cpu_embedder(format, &bytes, options.encoder_files.as_ref(), wasm_memory_bytes);
+                drop(bytes);
+                let embedder = loaded.map_err(to_js_error)?;
+                let result = to_js(&embedder.info)?;
+                *self.embedder.borrow_mut() = Some(embedder);
+                return Ok(result);
+            }
             (Ok(Arrived::Encoder { format, bytes }), Some(gpu)) => {
                 let gpu = gpu.clone();
                 let uploaded = upload_encoder(&gpu, format, &bytes, options.encoder_files.as_ref());
@@ -252,7 +259,7 @@ impl WasmEngine {
         self.embedder.borrow_mut().take();
     }
 
-    /// Embeds `texts` in batches on the GPU, pooled and normalised as the
+    /// Embeds `texts` in batches (on the GPU, or the CPU backend), pooled and normalised as the
     /// model says: resolves to `{ embeddings: Float32Array, prompt_tokens }`,
     /// the vectors (`dim` each) one after the other in input order.
     pub async fn embed(&self, texts: Vec<String>) -> Result<JsValue, JsValue> {
@@ -347,7 +354,7 @@ async fn settle(gpu: Option<&GpuDevice>, e: NavajaError) -> NavajaError {
 }
 
 /// Resolves after `ms` milliseconds (`setTimeout`, in a window or a worker).
-async fn sleep_ms(ms: u32) {
+pub(crate) async fn sleep_ms(ms: u32) {
     let tick = js_sys::Promise::new(&mut |resolve, _| {
         let global = js_sys::global();
         let set_timeout = js_sys::Reflect::get(&global, &JsValue::from_str("setTimeout"))

@@ -227,7 +227,7 @@ pub struct EmbeddingInfo {
     pub max_tokens: usize,
     /// A cross-encoder: it scores (query, document) pairs and does not embed.
     pub reranker: bool,
-    /// Token rows one GPU batch runs.
+    /// Token rows one batch (one GPU submission, or one CPU forward pass) runs.
     pub max_batch_tokens: usize,
     pub weight_bytes: u64,
     pub wasm_memory_bytes: u64,

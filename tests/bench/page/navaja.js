@@ -49,9 +49,9 @@ export async function llm({ modelUrl, prompt, decodeTokens, kv, backend }) {
 }
 
 /** Load, one untimed small batch (compiles the pipelines), then `repeats` timed batches. */
-export async function embed({ modelUrl, prose, batch, words, repeats, warmup }) {
+export async function embed({ modelUrl, prose, batch, words, repeats, warmup, backend }) {
   const navaja = await import('/pkg/dist/index.js');
-  const { engine, load_ms } = await loadTimed(navaja, modelUrl, {});
+  const { engine, load_ms } = await loadTimed(navaja, modelUrl, {}, backend);
   const input = texts(prose, batch, words);
   const first = await engine.embeddings.create({ input: input.slice(0, warmup) });
   const times = [];
@@ -68,6 +68,9 @@ export async function embed({ modelUrl, prose, batch, words, repeats, warmup }) 
     tokens: first.usage?.prompt_tokens,
     sample: first.data[0].embedding.slice(0, 8),
     embeddings: [first.data[0].embedding, first.data[1].embedding],
-    config: 'webgpu, f32 weights (safetensors)',
+    config:
+      engine.adapter?.backend === 'cpu'
+        ? `CPU backend (${engine.adapter.name}), f32 weights (safetensors) as 12-bit blocks`
+        : 'webgpu, f32 weights (safetensors)',
   };
 }
