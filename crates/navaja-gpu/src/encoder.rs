@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 pub use navaja_core::encoder::HfEncoderFiles;
-use navaja_core::encoder::{EncoderConfig, EncoderInput, chunks, pair_input, text_input};
+use navaja_core::encoder::{EncoderConfig, EncoderInput, check_encoder, chunks, pair_input, text_input};
 use navaja_core::model::{ModelSpec, Pooling};
 use navaja_core::safetensors::SafetensorsFile;
 use navaja_core::tokenizer::Tokenizer;
@@ -29,16 +29,6 @@ pub struct LoadedEncoder {
     pub model: Arc<Bert>,
     pub tokenizer: Arc<Tokenizer>,
     pub config: EncoderConfig,
-}
-
-fn check_encoder(spec: &ModelSpec) -> Result<()> {
-    if spec.bert.is_none() {
-        return Err(NavajaError::unsupported(format!(
-            "{} is a text generator, not an embedding model (navaja embeds with BERT-family encoders)",
-            spec.architecture.name()
-        )));
-    }
-    Ok(())
 }
 
 /// Reads a complete GGUF encoder (`bert`, `jina-bert-v2`) and uploads it.

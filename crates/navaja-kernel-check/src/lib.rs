@@ -64,20 +64,23 @@ fn run() -> Tally {
             t.compare(dot::q4_1(&d, &m, &nibbles, &xq), portable::q4_1(&d, &m, &nibbles, &xq), scale4);
             t.compare(dot::q4_0(&d, &nibbles, &xq), portable::q4_0(&d, &nibbles, &xq), scale4);
             t.compare(dot::q8_0(&d, &signed, &xq), portable::q8_0(&d, &signed, &xq), scale8);
-            // The encoder's 12-bit products: four inputs against a row, and one.
-            let fine = |v: &[f32]| {
-                let mut q = Q8Vector::default();
-                q.quantize_to(v, dot::FINE);
-                q
-            };
-            let wide: Vec<i16> = (0..n).map(|_| (rng.next() % 4095) as i16 - 2047).collect();
-            let inputs: Vec<Q8Vector> =
-                (0..4).map(|_| fine(&(0..n).map(|_| rng.unit() * 2.0).collect::<Vec<_>>())).collect();
-            let four = [&inputs[0], &inputs[1], &inputs[2], &inputs[3]];
-            for (got, x) in dot::q12_x4(&d, &wide, four).into_iter().zip(four) {
-                let scale: f32 = (0..blocks).map(|b| (d[b] * x.d[b]).abs() * 2048.0 * 2047.0 * 32.0).sum();
-                t.compare(got, portable::q12(&d, &wide, x), scale);
-                t.compare(dot::q12(&d, &wide, x), portable::q12(&d, &wide, x), scale);
+            // The encoder's fine products (12 bits, one scale per group of 64): four inputs against a row, and one.
+            if n.is_multiple_of(dot::FINE_GROUP) {
+                let groups = n / dot::FINE_GROUP;
+                let fine = |v: &[f32]| {
+                    let mut q = Q8Vector::default();
+                    q.quantize_fine(v);
+                    q
+                };
+                let wide: Vec<i16> = (0..n).map(|_| (rng.next() % 4095) as i16 - 2047).collect();
+                let inputs: Vec<Q8Vector> =
+                    (0..4).map(|_| fine(&(0..n).map(|_| rng.unit() * 2.0).collect::<Vec<_>>())).collect();
+                let four = [&inputs[0], &inputs[1], &inputs[2], &inputs[3]];
+                for (got, x) in dot::q12_x4(&d[..groups], &wide, four).into_iter().zip(four) {
+                    let scale: f32 = (0..groups).map(|g| (d[g] * x.d[g]).abs() * 2048.0 * 2047.0 * 64.0).sum();
+                    t.compare(got, portable::q12(&d[..groups], &wide, x), scale);
+                    t.compare(dot::q12(&d[..groups], &wide, x), portable::q12(&d[..groups], &wide, x), scale);
+                }
             }
         }
     }

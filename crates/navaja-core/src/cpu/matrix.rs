@@ -29,8 +29,9 @@ pub(crate) enum Planes {
     Q4_1 { d: Vec<f32>, m: Vec<f32>, qs: Vec<u8> },
     /// `d * q`, one signed byte per value.
     Q8_0 { d: Vec<f32>, qs: Vec<i8> },
-    /// `d * q` with 12-bit quants ([`dot::FINE`]) in i16: the encoder's
-    /// weights, from f32 or f16 checkpoints where 8 bits lose too much.
+    /// `d * q` with 12-bit quants ([`dot::FINE`]) in i16, one scale per
+    /// [`dot::FINE_GROUP`] values: the encoder's weights, from f32 or f16
+    /// checkpoints where 8 bits lose too much.
     Q12 { d: Vec<f32>, qs: Vec<i16> },
 }
 
@@ -91,19 +92,19 @@ impl QuantMatrix {
         Ok(QuantMatrix { rows, cols, planes })
     }
 
-    /// `rows` rows of `cols` f32 values (row-major), quantized to 12-bit blocks.
+    /// `rows` rows of `cols` f32 values (row-major), quantized to fine
+    /// 12-bit groups ([`dot::FINE_GROUP`] values per scale).
     pub fn q12_from_f32(rows: usize, cols: usize, values: &[f32]) -> Result<QuantMatrix> {
-        if cols == 0 || !cols.is_multiple_of(BLOCK) || values.len() != rows * cols {
+        if cols == 0 || !cols.is_multiple_of(dot::FINE_GROUP) || values.len() != rows * cols {
             return Err(NavajaError::unsupported(format!(
-                "the CPU backend needs rows of a multiple of {BLOCK} values: {} values as {rows}x{cols}",
+                "the CPU backend's encoder needs rows of a multiple of {} values: {} values as {rows}x{cols}",
+                dot::FINE_GROUP,
                 values.len()
             )));
         }
-        let (mut d, mut qs) = (Vec::with_capacity(values.len() / BLOCK), Vec::with_capacity(values.len()));
-        for block in values.chunks_exact(BLOCK) {
-            let (scale, q) = dot::quantize_block_to(block, dot::FINE);
-            d.push(scale);
-            qs.extend_from_slice(&q);
+        let (mut d, mut qs) = (Vec::with_capacity(values.len() / dot::FINE_GROUP), Vec::with_capacity(values.len()));
+        for group in values.chunks_exact(dot::FINE_GROUP) {
+            d.push(dot::quantize_fine_group(group, &mut qs));
         }
         Ok(QuantMatrix { rows, cols, planes: Planes::Q12 { d, qs } })
     }
@@ -142,8 +143,10 @@ impl QuantMatrix {
                     }
                 }
                 Planes::Q12 { d, qs } => {
+                    // A group spans two blocks.
+                    let scale = d[b * BLOCK / dot::FINE_GROUP];
                     for (v, &q) in chunk.iter_mut().zip(&qs[b * BLOCK..(b + 1) * BLOCK]) {
-                        *v = d[b] * f32::from(q);
+                        *v = scale * f32::from(q);
                     }
                 }
             }
@@ -163,7 +166,10 @@ impl QuantMatrix {
                 Planes::Q8_0 { d, qs } => {
                     dot::q8_0(&d[blocks.clone()], &qs[blocks.start * BLOCK..blocks.end * BLOCK], x)
                 }
-                Planes::Q12 { d, qs } => dot::q12(&d[blocks.clone()], &qs[blocks.start * BLOCK..blocks.end * BLOCK], x),
+                Planes::Q12 { d, qs } => {
+                    let groups = r * self.cols / dot::FINE_GROUP..(r + 1) * self.cols / dot::FINE_GROUP;
+                    dot::q12(&d[groups], &qs[r * self.cols..(r + 1) * self.cols], x)
+                }
             };
         }
     }
@@ -185,11 +191,11 @@ impl QuantMatrix {
             }
             return;
         };
-        let bpr = self.cols / BLOCK;
+        let gpr = self.cols / dot::FINE_GROUP;
         for (t, tile) in xs.chunks(TILE).enumerate() {
             let out = &mut out[t * TILE * rows..];
             for r in 0..rows {
-                let (d, qs) = (&d[r * bpr..(r + 1) * bpr], &qs[r * self.cols..(r + 1) * self.cols]);
+                let (d, qs) = (&d[r * gpr..(r + 1) * gpr], &qs[r * self.cols..(r + 1) * self.cols]);
                 let mut fours = tile.chunks_exact(4);
                 for (g, x) in fours.by_ref().enumerate() {
                     let dots = dot::q12_x4(d, qs, [&x[0], &x[1], &x[2], &x[3]]);
@@ -282,7 +288,7 @@ mod tests {
     /// The batched product (tiles, groups of four and the remainder) equals one product per input.
     #[test]
     fn matmul_equals_one_matvec_per_input() {
-        let (rows, cols) = (5, 96);
+        let (rows, cols) = (5, 192);
         let mut seed = 3u32;
         let mut unit = || {
             seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
@@ -294,7 +300,7 @@ mod tests {
             let xs: Vec<Q8Vector> = (0..n)
                 .map(|_| {
                     let mut v = Q8Vector::default();
-                    v.quantize_to(&(0..cols).map(|_| unit() * 3.0).collect::<Vec<_>>(), dot::FINE);
+                    v.quantize_fine(&(0..cols).map(|_| unit() * 3.0).collect::<Vec<_>>());
                     v
                 })
                 .collect();
@@ -306,8 +312,8 @@ mod tests {
                 assert_eq!(&got[i * rows..(i + 1) * rows], &want[..], "{n} inputs, input {i}");
             }
         }
-        assert!(QuantMatrix::q12_from_f32(2, 48, &[0.0; 96]).is_err());
-        assert!(QuantMatrix::q12_from_f32(2, 32, &[0.0; 63]).is_err());
+        assert!(QuantMatrix::q12_from_f32(2, 96, &[0.0; 192]).is_err());
+        assert!(QuantMatrix::q12_from_f32(2, 64, &[0.0; 127]).is_err());
     }
 
     #[test]

@@ -82,6 +82,18 @@ pub struct SentenceTransformersFiles<'a> {
     pub sentence_bert_config_json: Option<&'a str>,
 }
 
+/// `unsupported-model` unless `spec` is an encoder (BERT family): what both
+/// backends check before reading an encoder's weights.
+pub fn check_encoder(spec: &ModelSpec) -> Result<()> {
+    if spec.bert.is_none() {
+        return Err(NavajaError::unsupported(format!(
+            "{} is a text generator, not an embedding model (navaja embeds with BERT-family encoders)",
+            spec.architecture.name()
+        )));
+    }
+    Ok(())
+}
+
 /// The files of a Hugging Face encoder folder, as text and bytes: what
 /// both backends load a safetensors encoder from.
 #[derive(Clone, Copy)]

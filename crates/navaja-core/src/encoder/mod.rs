@@ -13,5 +13,7 @@
 pub mod config;
 pub mod input;
 
-pub use config::{EncoderConfig, HfEncoderFiles, SentenceTransformersFiles, SentenceTransformersModules};
+pub use config::{
+    EncoderConfig, HfEncoderFiles, SentenceTransformersFiles, SentenceTransformersModules, check_encoder,
+};
 pub use input::{EncoderInput, chunks, pair_input, text_input};
