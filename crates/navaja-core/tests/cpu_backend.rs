@@ -291,3 +291,48 @@ fn a_q8_cache_on_tiny_models_with_windows_matches_the_reference() {
         assert_eq!(CpuDecoderSession::supported_kv(&odd, KvType::Q8), KvType::F32);
     }
 }
+
+/// A prompt of several chunks (each weight row against four tokens at once)
+/// gives the logits of its tokens fed one at a time, bit for bit, and leaves
+/// the same cache behind: the decode steps after it agree too.
+#[test]
+fn chunked_prefill_equals_token_by_token() {
+    let cases = [
+        (Architecture::Llama, GgmlType::Q4_1, KvType::Q8),
+        (Architecture::Llama, GgmlType::Q4_0, KvType::F32),
+        (Architecture::Qwen2, GgmlType::Q8_0, KvType::Q8),
+        (Architecture::Gemma3, GgmlType::Q6_K, KvType::Q8),
+        (Architecture::Gemma3, GgmlType::F16, KvType::F32),
+    ];
+    for (i, (arch, ty, kv)) in cases.into_iter().enumerate() {
+        let base = TinyDecoder {
+            architecture: arch,
+            weight_type: ty,
+            embedding_type: ty,
+            seed: 40 + i as u64,
+            head_dim: 32,
+            sliding_window: 8,
+            sliding_window_pattern: 2,
+            ..TinyDecoder::default()
+        };
+        let options = if ty.block_len() == 256 {
+            TinyDecoder { hidden: 256, n_heads: 8, n_kv_heads: 4, ffn: 512, ..base }
+        } else {
+            base
+        };
+        let model = Arc::new(CpuDecoder::from_gguf(&tiny_decoder_gguf(&options).unwrap()).unwrap());
+        let prompt: Vec<u32> = (0..75).map(|j| 256 + (j * 11 + i as u32) % 40).collect();
+        let mut whole = CpuDecoderSession::new(model.clone(), 0, kv).unwrap();
+        let mut single = CpuDecoderSession::new(model, 0, kv).unwrap();
+        let a = whole.forward(&prompt).unwrap();
+        let b = logits_after_each(&mut single, &prompt).pop().unwrap();
+        assert_eq!(a, b, "{arch:?} {ty} {kv:?}: the prompt's last logits");
+        for next in [290u32, 291, 292] {
+            assert_eq!(
+                whole.forward(&[next]).unwrap(),
+                single.forward(&[next]).unwrap(),
+                "{arch:?} {ty} {kv:?}: decode"
+            );
+        }
+    }
+}

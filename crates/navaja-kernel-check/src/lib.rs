@@ -45,6 +45,15 @@ impl Tally {
     }
 }
 
+impl Tally {
+    /// `a` and `b` must be the same number, bit for bit.
+    fn exact(&mut self, a: f32, b: f32) {
+        if a.to_bits() != b.to_bits() {
+            self.mismatches += 1;
+        }
+    }
+}
+
 fn run() -> Tally {
     let mut rng = Lcg(0x6e61_76616a61);
     let mut t = Tally::default();
@@ -64,6 +73,21 @@ fn run() -> Tally {
             t.compare(dot::q4_1(&d, &m, &nibbles, &xq), portable::q4_1(&d, &m, &nibbles, &xq), scale4);
             t.compare(dot::q4_0(&d, &nibbles, &xq), portable::q4_0(&d, &nibbles, &xq), scale4);
             t.compare(dot::q8_0(&d, &signed, &xq), portable::q8_0(&d, &signed, &xq), scale8);
+            // A prompt's four-token products must equal the one-token ones exactly
+            // (chunked prefill gives the logits of token-by-token feeding).
+            let others: Vec<Q8Vector> =
+                (0..3).map(|_| Q8Vector::from_values(&(0..n).map(|_| rng.unit() * 2.0).collect::<Vec<_>>())).collect();
+            let four = [&xq, &others[0], &others[1], &others[2]];
+            let x4 = [
+                dot::q4_1_x4(&d, &m, &nibbles, four),
+                dot::q4_0_x4(&d, &nibbles, four),
+                dot::q8_0_x4(&d, &signed, four),
+            ];
+            for (j, x) in four.into_iter().enumerate() {
+                t.exact(x4[0][j], dot::q4_1(&d, &m, &nibbles, x));
+                t.exact(x4[1][j], dot::q4_0(&d, &nibbles, x));
+                t.exact(x4[2][j], dot::q8_0(&d, &signed, x));
+            }
             // The encoder's fine products (12 bits, one scale per group of 64): four inputs against a row, and one.
             if n.is_multiple_of(dot::FINE_GROUP) {
                 let groups = n / dot::FINE_GROUP;

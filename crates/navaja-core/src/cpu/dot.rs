@@ -219,6 +219,56 @@ pub mod simd {
         hsum(acc)
     }
 
+    /// Four inputs against one row of 32-value blocks: `weights(b)` decodes
+    /// block b once for the four. Per input, the same operations in the same
+    /// order as the one-input kernels, so a batch equals its rows one by one.
+    #[inline(always)]
+    fn blocks_x4(n: usize, weights: impl Fn(usize) -> [v128; 4], d: &[f32], x: [&Q8Vector; 4]) -> [f32; 4] {
+        let mut acc = [f32x4_splat(0.0); 4];
+        for b in 0..n {
+            let w = weights(b);
+            for (acc, x) in acc.iter_mut().zip(x) {
+                // Safety: the callers' n counts blocks in bounds of every input.
+                let s = unsafe { block_dot(w, x.q.as_ptr().add(b * BLOCK)) };
+                *acc = f32x4_add(*acc, f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(d[b] * x.d[b])));
+            }
+        }
+        acc.map(hsum)
+    }
+
+    /// The fewest blocks all of `x` and the row hold.
+    fn blocks_all(d: &[f32], quant_bytes: usize, per_block: usize, x: [&Q8Vector; 4]) -> usize {
+        x.iter().map(|x| blocks(d, quant_bytes, per_block, x)).min().unwrap_or(0)
+    }
+
+    pub fn q4_1_x4(d: &[f32], m: &[f32], qs: &[u8], x: [&Q8Vector; 4]) -> [f32; 4] {
+        let n = blocks_all(d, qs.len(), 16, x).min(m.len());
+        // Safety: b < n blocks of 16 bytes.
+        let dots = blocks_x4(n, |b| unsafe { nibbles(qs.as_ptr().add(b * 16)) }, d, x);
+        let mut out = [0f32; 4];
+        for ((o, dot), x) in out.iter_mut().zip(dots).zip(x) {
+            *o = dot + (0..n).fold(0f32, |off, b| off + m[b] * x.sum[b]);
+        }
+        out
+    }
+
+    pub fn q4_0_x4(d: &[f32], qs: &[u8], x: [&Q8Vector; 4]) -> [f32; 4] {
+        let n = blocks_all(d, qs.len(), 16, x);
+        // Safety: b < n blocks of 16 bytes.
+        let dots = blocks_x4(n, |b| unsafe { nibbles(qs.as_ptr().add(b * 16)) }, d, x);
+        let mut out = [0f32; 4];
+        for ((o, dot), x) in out.iter_mut().zip(dots).zip(x) {
+            *o = dot - 8.0 * (0..n).fold(0f32, |off, b| off + d[b] * x.sum[b]);
+        }
+        out
+    }
+
+    pub fn q8_0_x4(d: &[f32], qs: &[i8], x: [&Q8Vector; 4]) -> [f32; 4] {
+        let n = blocks_all(d, qs.len(), BLOCK, x);
+        // Safety: b < n blocks of 32 bytes.
+        blocks_x4(n, |b| unsafe { widen_q8(qs.as_ptr().add(b * BLOCK)) }, d, x)
+    }
+
     /// A row of fine weights ([`super::FINE`], one scale per [`FINE_GROUP`])
     /// with one fine input.
     pub fn q12(d: &[f32], qs: &[i16], x: &Q8Vector) -> f32 {
@@ -351,6 +401,18 @@ pub mod portable {
         acc
     }
 
+    pub fn q4_1_x4(d: &[f32], m: &[f32], qs: &[u8], x: [&Q8Vector; 4]) -> [f32; 4] {
+        x.map(|x| q4_1(d, m, qs, x))
+    }
+
+    pub fn q4_0_x4(d: &[f32], qs: &[u8], x: [&Q8Vector; 4]) -> [f32; 4] {
+        x.map(|x| q4_0(d, qs, x))
+    }
+
+    pub fn q8_0_x4(d: &[f32], qs: &[i8], x: [&Q8Vector; 4]) -> [f32; 4] {
+        x.map(|x| q8_0(d, qs, x))
+    }
+
     pub fn q12(d: &[f32], qs: &[i16], x: &Q8Vector) -> f32 {
         let groups = qs.chunks_exact(FINE_GROUP).zip(x.q.chunks_exact(FINE_GROUP));
         let mut acc = 0f32;
@@ -385,9 +447,9 @@ pub mod portable {
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-pub use portable::{add_scaled, dot_f32, q4_0, q4_1, q8_0, q12, q12_x4};
+pub use portable::{add_scaled, dot_f32, q4_0, q4_0_x4, q4_1, q4_1_x4, q8_0, q8_0_x4, q12, q12_x4};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub use simd::{add_scaled, dot_f32, q4_0, q4_1, q8_0, q12, q12_x4};
+pub use simd::{add_scaled, dot_f32, q4_0, q4_0_x4, q4_1, q4_1_x4, q8_0, q8_0_x4, q12, q12_x4};
 
 #[cfg(test)]
 mod tests {

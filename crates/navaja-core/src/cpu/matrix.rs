@@ -153,24 +153,42 @@ impl QuantMatrix {
         }
     }
 
+    /// Row `r` · `x`.
+    fn row_dot(&self, r: usize, x: &Q8Vector) -> f32 {
+        let bpr = self.cols / BLOCK;
+        let blocks = r * bpr..(r + 1) * bpr;
+        let (q4, q8) = (blocks.start * 16..blocks.end * 16, blocks.start * BLOCK..blocks.end * BLOCK);
+        match &self.planes {
+            Planes::Q4_0 { d, qs } => dot::q4_0(&d[blocks], &qs[q4], x),
+            Planes::Q4_1 { d, m, qs } => dot::q4_1(&d[blocks.clone()], &m[blocks], &qs[q4], x),
+            Planes::Q8_0 { d, qs } => dot::q8_0(&d[blocks], &qs[q8], x),
+            Planes::Q12 { d, qs } => dot::q12(&d[self.groups(r)], &qs[r * self.cols..(r + 1) * self.cols], x),
+        }
+    }
+
+    /// Row `r` against four inputs at once: the row's blocks are decoded once for the four.
+    fn row_dot_x4(&self, r: usize, x: [&Q8Vector; 4]) -> [f32; 4] {
+        let bpr = self.cols / BLOCK;
+        let blocks = r * bpr..(r + 1) * bpr;
+        let (q4, q8) = (blocks.start * 16..blocks.end * 16, blocks.start * BLOCK..blocks.end * BLOCK);
+        match &self.planes {
+            Planes::Q4_0 { d, qs } => dot::q4_0_x4(&d[blocks], &qs[q4], x),
+            Planes::Q4_1 { d, m, qs } => dot::q4_1_x4(&d[blocks.clone()], &m[blocks], &qs[q4], x),
+            Planes::Q8_0 { d, qs } => dot::q8_0_x4(&d[blocks], &qs[q8], x),
+            Planes::Q12 { d, qs } => dot::q12_x4(&d[self.groups(r)], &qs[r * self.cols..(r + 1) * self.cols], x),
+        }
+    }
+
+    /// The scales of row `r` of a [`Planes::Q12`] matrix.
+    fn groups(&self, r: usize) -> std::ops::Range<usize> {
+        let per_row = self.cols / dot::FINE_GROUP;
+        r * per_row..(r + 1) * per_row
+    }
+
     /// `out[r - rows.start] = row r · x` for the rows in `rows`.
     pub fn matvec_rows(&self, x: &Q8Vector, rows: std::ops::Range<usize>, out: &mut [f32]) {
-        let bpr = self.cols / BLOCK;
         for (o, r) in out.iter_mut().zip(rows) {
-            let blocks = r * bpr..(r + 1) * bpr;
-            *o = match &self.planes {
-                Planes::Q4_0 { d, qs } => dot::q4_0(&d[blocks.clone()], &qs[blocks.start * 16..blocks.end * 16], x),
-                Planes::Q4_1 { d, m, qs } => {
-                    dot::q4_1(&d[blocks.clone()], &m[blocks.clone()], &qs[blocks.start * 16..blocks.end * 16], x)
-                }
-                Planes::Q8_0 { d, qs } => {
-                    dot::q8_0(&d[blocks.clone()], &qs[blocks.start * BLOCK..blocks.end * BLOCK], x)
-                }
-                Planes::Q12 { d, qs } => {
-                    let groups = r * self.cols / dot::FINE_GROUP..(r + 1) * self.cols / dot::FINE_GROUP;
-                    dot::q12(&d[groups], &qs[r * self.cols..(r + 1) * self.cols], x)
-                }
-            };
+            *o = self.row_dot(r, x);
         }
     }
 
@@ -180,32 +198,26 @@ impl QuantMatrix {
     }
 
     /// `out[i * rows + r] = row r · xs[i]`: the product of a batch of inputs
-    /// (`out` holds `xs.len() * rows`). 12-bit weights take the inputs four at
-    /// a time against each row, in tiles of [`TILE`] inputs so that a tile
-    /// stays in cache while every weight row streams past it once.
+    /// (`out` holds `xs.len() * rows`), equal to one [`QuantMatrix::matvec`]
+    /// per input. Each row takes the inputs four at a time, in tiles of
+    /// [`TILE`] inputs so that a tile stays in cache while every weight row
+    /// streams past it once: a weight block is read and decoded once per four
+    /// inputs instead of once per input.
     pub fn matmul(&self, xs: &[Q8Vector], out: &mut [f32]) {
         let rows = self.rows;
-        let Planes::Q12 { d, qs } = &self.planes else {
-            for (x, o) in xs.iter().zip(out.chunks_exact_mut(rows)) {
-                self.matvec(x, o);
-            }
-            return;
-        };
-        let gpr = self.cols / dot::FINE_GROUP;
         for (t, tile) in xs.chunks(TILE).enumerate() {
             let out = &mut out[t * TILE * rows..];
             for r in 0..rows {
-                let (d, qs) = (&d[r * gpr..(r + 1) * gpr], &qs[r * self.cols..(r + 1) * self.cols]);
                 let mut fours = tile.chunks_exact(4);
                 for (g, x) in fours.by_ref().enumerate() {
-                    let dots = dot::q12_x4(d, qs, [&x[0], &x[1], &x[2], &x[3]]);
+                    let dots = self.row_dot_x4(r, [&x[0], &x[1], &x[2], &x[3]]);
                     for (j, v) in dots.into_iter().enumerate() {
                         out[(g * 4 + j) * rows + r] = v;
                     }
                 }
                 let done = tile.len() - fours.remainder().len();
                 for (j, x) in fours.remainder().iter().enumerate() {
-                    out[(done + j) * rows + r] = dot::q12(d, qs, x);
+                    out[(done + j) * rows + r] = self.row_dot(r, x);
                 }
             }
         }
@@ -285,31 +297,44 @@ mod tests {
         }
     }
 
-    /// The batched product (tiles, groups of four and the remainder) equals one product per input.
+    /// The batched product (tiles, groups of four and the remainder) equals
+    /// one product per input, bit for bit, for every kind of plane.
     #[test]
     fn matmul_equals_one_matvec_per_input() {
-        let (rows, cols) = (5, 192);
+        let (rows, cols) = (5, 256);
         let mut seed = 3u32;
         let mut unit = || {
             seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
             (seed >> 8) as f32 / (1 << 23) as f32 - 1.0
         };
         let w: Vec<f32> = (0..rows * cols).map(|_| unit()).collect();
-        let m = QuantMatrix::q12_from_f32(rows, cols, &w).unwrap();
-        for n in [1, 4, 7, TILE, TILE + 5, 2 * TILE + 3] {
-            let xs: Vec<Q8Vector> = (0..n)
-                .map(|_| {
-                    let mut v = Q8Vector::default();
-                    v.quantize_fine(&(0..cols).map(|_| unit() * 3.0).collect::<Vec<_>>());
-                    v
-                })
-                .collect();
-            let mut got = vec![f32::NAN; n * rows];
-            m.matmul(&xs, &mut got);
-            for (i, x) in xs.iter().enumerate() {
-                let mut want = vec![0f32; rows];
-                m.matvec(x, &mut want);
-                assert_eq!(&got[i * rows..(i + 1) * rows], &want[..], "{n} inputs, input {i}");
+        let mut rng = Rng::new(5);
+        let mut matrices = vec![(QuantMatrix::q12_from_f32(rows, cols, &w).unwrap(), true)];
+        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q6_K] {
+            let bytes = random_blocks(ty, rows * cols, &mut rng, 0.5).unwrap();
+            matrices.push((QuantMatrix::from_ggml(ty, rows, cols, &bytes).unwrap(), false));
+        }
+        for (m, fine) in &matrices {
+            for n in [1, 4, 7, TILE, TILE + 5, 2 * TILE + 3] {
+                let xs: Vec<Q8Vector> = (0..n)
+                    .map(|_| {
+                        let values: Vec<f32> = (0..cols).map(|_| unit() * 3.0).collect();
+                        let mut v = Q8Vector::default();
+                        if *fine {
+                            v.quantize_fine(&values)
+                        } else {
+                            v.quantize(&values)
+                        }
+                        v
+                    })
+                    .collect();
+                let mut got = vec![f32::NAN; n * rows];
+                m.matmul(&xs, &mut got);
+                for (i, x) in xs.iter().enumerate() {
+                    let mut want = vec![0f32; rows];
+                    m.matvec(x, &mut want);
+                    assert_eq!(&got[i * rows..(i + 1) * rows], &want[..], "{n} inputs, input {i}");
+                }
             }
         }
         assert!(QuantMatrix::q12_from_f32(2, 96, &[0.0; 192]).is_err());

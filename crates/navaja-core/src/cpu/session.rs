@@ -1,7 +1,10 @@
 //! [`CpuDecoderSession`]: one sequence through a [`CpuDecoder`], with its KV
-//! cache, fed a token at a time (a prompt's tokens one after the other, as
-//! decode steps: each weight block is then read once per token, which the
-//! cache of a CPU serves from memory at a few GB/s).
+//! cache. A prompt runs in chunks of up to [`CHUNK`] tokens, layer by layer,
+//! each weight row multiplied with four tokens at once
+//! ([`super::matrix::QuantMatrix::matmul`]): a weight block is read and
+//! decoded once per four tokens. A decode step is a chunk of one. Every row's
+//! arithmetic is the same either way, so a chunk's logits equal those of its
+//! tokens fed one at a time, bit for bit.
 
 use std::sync::Arc;
 
@@ -21,7 +24,11 @@ use crate::{NavajaError, Result};
 /// context, capped so that a browser tab does not reserve gigabytes.
 pub const CPU_DEFAULT_CONTEXT: usize = 4096;
 
-/// Activations of one token, reused by every layer and every step.
+/// Tokens of a prompt that run through the layers together: their
+/// activations (about 50 KB per token for SmolLM2) stay in cache.
+pub const CHUNK: usize = 32;
+
+/// Activations of one chunk of tokens, row after row, reused by every layer and every step.
 #[derive(Debug, Clone, Default)]
 struct Scratch {
     x: Vec<f32>,
@@ -35,8 +42,8 @@ struct Scratch {
     down: Vec<f32>,
     scores: Vec<f32>,
     logits: Vec<f32>,
-    /// The input of the projection being computed, in 8-bit blocks.
-    input: Q8Vector,
+    /// The inputs of the projection being computed (one per token), in 8-bit blocks.
+    inputs: Vec<Q8Vector>,
     /// One query head in 8-bit blocks (against a q8 cache's keys).
     query: Q8Vector,
 }
@@ -110,10 +117,16 @@ impl CpuDecoderSession {
     /// Runs `ids` after the cached tokens; returns the logits after the last one.
     pub fn forward(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
         self.check(ids)?;
-        for (i, &id) in ids.iter().enumerate() {
-            self.step(id, i + 1 == ids.len());
-        }
+        self.run(ids);
         Ok(self.scratch.logits.clone())
+    }
+
+    /// Checked `ids` through the layers in chunks; the logits after the last.
+    fn run(&mut self, ids: &[u32]) {
+        let chunks = ids.len().div_ceil(CHUNK);
+        for (c, chunk) in ids.chunks(CHUNK).enumerate() {
+            self.chunk(chunk, c + 1 == chunks);
+        }
     }
 
     fn check(&self, ids: &[u32]) -> Result<()> {
@@ -137,61 +150,89 @@ impl CpuDecoderSession {
         Ok(())
     }
 
-    /// One token through every layer; the logits only when `logits`.
-    fn step(&mut self, id: u32, logits: bool) {
+    /// A chunk of tokens through every layer; the logits of its last token only when `logits`.
+    fn chunk(&mut self, ids: &[u32], logits: bool) {
         let model = &*self.model;
         let spec = &model.spec;
-        let pos = self.tokens.len();
+        let pos0 = self.tokens.len();
         let s = &mut self.scratch;
-        let d = spec.hidden_size;
-        s.x.resize(d, 0.0);
-        model.embedding.row_into(id as usize, &mut s.x);
+        let (n, d, hd, eps) = (ids.len(), spec.hidden_size, spec.head_dim, spec.norm_eps);
+        let (q_width, kv_width) = (spec.n_heads * hd, spec.kv_width());
+        s.x.resize(n * d, 0.0);
+        for (row, &id) in s.x.chunks_exact_mut(d).zip(ids) {
+            model.embedding.row_into(id as usize, row);
+        }
         if let Some(scale) = spec.embedding_scale {
             s.x.iter_mut().for_each(|v| *v *= scale);
         }
         for (i, layer) in model.layers.iter().enumerate() {
             // Attention.
-            let h = norm(&s.x, &layer.attn_norm, spec.norm_eps);
-            s.input.quantize(&h);
-            project(&layer.q, &s.input, &mut s.q);
-            project(&layer.k, &s.input, &mut s.k);
-            project(&layer.v, &s.input, &mut s.v);
-            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
-                s.q = norm(&s.q, qn, spec.norm_eps);
-                s.k = norm(&s.k, kn, spec.norm_eps);
+            let inputs = quantize_normed(&s.x, d, &layer.attn_norm, eps, &mut s.inputs);
+            project(&layer.q, inputs, &mut s.q);
+            project(&layer.k, inputs, &mut s.k);
+            project(&layer.v, inputs, &mut s.v);
+            for t in 0..n {
+                let q = &mut s.q[t * q_width..(t + 1) * q_width];
+                let k = &mut s.k[t * kv_width..(t + 1) * kv_width];
+                if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
+                    q.copy_from_slice(&norm(q, qn, eps));
+                    k.copy_from_slice(&norm(k, kn, eps));
+                }
+                layer.rope.apply(q, hd, pos0 + t);
+                layer.rope.apply(k, hd, pos0 + t);
+                self.keys[i].push(k);
+                self.values[i].push(&s.v[t * kv_width..(t + 1) * kv_width]);
             }
-            let hd = spec.head_dim;
-            layer.rope.apply(&mut s.q, hd, pos);
-            layer.rope.apply(&mut s.k, hd, pos);
-            self.keys[i].push(&s.k);
-            self.values[i].push(&s.v);
-            let first = layer.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+            // Each token sees the positions up to its own (the chunk's later keys are already cached).
+            s.attn.resize(n * q_width, 0.0);
             let cache = Cache { keys: &self.keys[i], values: &self.values[i] };
-            attend(spec, cache, first..pos + 1, &s.q, &mut s.query, &mut s.attn, &mut s.scores);
-            s.input.quantize(&s.attn);
-            project(&layer.o, &s.input, &mut s.o);
-            residual(&mut s.x, &s.o, layer.post_attention_norm.as_deref(), spec.norm_eps);
+            for t in 0..n {
+                let pos = pos0 + t;
+                let first = layer.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+                let (q, out) = (&s.q[t * q_width..(t + 1) * q_width], &mut s.attn[t * q_width..(t + 1) * q_width]);
+                attend(spec, cache, first..pos + 1, q, &mut s.query, out, &mut s.scores);
+            }
+            project(&layer.o, quantize_rows(&s.attn, q_width, &mut s.inputs), &mut s.o);
+            residual_rows(&mut s.x, &s.o, layer.post_attention_norm.as_deref(), eps);
 
             // Gated FFN.
-            let h = norm(&s.x, &layer.ffn_norm, spec.norm_eps);
-            s.input.quantize(&h);
-            project(&layer.gate, &s.input, &mut s.gate);
-            project(&layer.up, &s.input, &mut s.up);
+            let inputs = quantize_normed(&s.x, d, &layer.ffn_norm, eps, &mut s.inputs);
+            project(&layer.gate, inputs, &mut s.gate);
+            project(&layer.up, inputs, &mut s.up);
             let act: fn(f32) -> f64 = if spec.activation == Activation::GeluTanh { gelu_tanh } else { silu };
             s.gate.iter_mut().zip(&s.up).for_each(|(g, &u)| *g = (act(*g) * f64::from(u)) as f32);
-            s.input.quantize(&s.gate);
-            project(&layer.down, &s.input, &mut s.down);
-            residual(&mut s.x, &s.down, layer.post_ffn_norm.as_deref(), spec.norm_eps);
+            project(&layer.down, quantize_rows(&s.gate, layer.down.w.cols, &mut s.inputs), &mut s.down);
+            residual_rows(&mut s.x, &s.down, layer.post_ffn_norm.as_deref(), eps);
         }
-        self.tokens.push(id);
+        self.tokens.extend_from_slice(ids);
         if logits {
-            let h = norm(&s.x, &model.output_norm, spec.norm_eps);
-            s.input.quantize(&h);
+            let last = &s.x[(n - 1) * d..];
+            let input = quantize_normed(last, d, &model.output_norm, eps, &mut s.inputs);
             let head = model.head();
             s.logits.resize(head.rows, 0.0);
-            head.matvec(&s.input, &mut s.logits);
+            head.matvec(&input[0], &mut s.logits);
         }
     }
+}
+
+/// Each row of `x` (rows of `cols`) in 8-bit blocks, into `q` (reusing its vectors).
+fn quantize_rows<'q>(x: &[f32], cols: usize, q: &'q mut Vec<Q8Vector>) -> &'q [Q8Vector] {
+    let rows = x.len() / cols;
+    q.resize_with(rows.max(q.len()), Q8Vector::default);
+    for (v, row) in q.iter_mut().zip(x.chunks_exact(cols)) {
+        v.quantize(row);
+    }
+    &q[..rows]
+}
+
+/// Each row of `x` RMS-normed with `w`, then in 8-bit blocks.
+fn quantize_normed<'q>(x: &[f32], cols: usize, w: &[f32], eps: f32, q: &'q mut Vec<Q8Vector>) -> &'q [Q8Vector] {
+    let rows = x.len() / cols;
+    q.resize_with(rows.max(q.len()), Q8Vector::default);
+    for (v, row) in q.iter_mut().zip(x.chunks_exact(cols)) {
+        v.quantize(&norm(row, w, eps));
+    }
+    &q[..rows]
 }
 
 /// RMSNorm of one row (the weights' length matches by construction).
@@ -199,18 +240,27 @@ fn norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     rms_norm(x, w, eps).unwrap_or_else(|_| x.to_vec())
 }
 
-fn project(l: &Linear, x: &Q8Vector, out: &mut Vec<f32>) {
-    out.resize(l.w.rows, 0.0);
-    l.w.matvec(x, out);
+/// `x W^T + b` for each input, row after row into `out`.
+fn project(l: &Linear, xs: &[Q8Vector], out: &mut Vec<f32>) {
+    let rows = l.w.rows;
+    out.resize(xs.len() * rows, 0.0);
+    l.w.matmul(xs, out);
     if let Some(b) = &l.bias {
-        out.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+        for o in out.chunks_exact_mut(rows) {
+            o.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+        }
     }
 }
 
-/// `x += y`, or `x += rms_norm(y)` for models with post-norms.
-fn residual(x: &mut [f32], y: &[f32], post_norm: Option<&[f32]>, eps: f32) {
+/// Row by row, `x += y`, or `x += rms_norm(y)` for models with post-norms.
+/// (A post-norm's weight is one row long.)
+fn residual_rows(x: &mut [f32], y: &[f32], post_norm: Option<&[f32]>, eps: f32) {
     match post_norm {
-        Some(w) => add_scaled(x, 1.0, &norm(y, w, eps)),
+        Some(w) => {
+            for (x, y) in x.chunks_exact_mut(w.len()).zip(y.chunks_exact(w.len())) {
+                add_scaled(x, 1.0, &norm(y, w, eps));
+            }
+        }
         None => add_scaled(x, 1.0, y),
     }
 }
@@ -231,7 +281,7 @@ fn attend(
     keys: std::ops::Range<usize>,
     q: &[f32],
     query: &mut Q8Vector,
-    out: &mut Vec<f32>,
+    out: &mut [f32],
     scores: &mut Vec<f32>,
 ) {
     let (hd, width, scale) = (spec.head_dim, spec.kv_width(), spec.attention_scale);
@@ -239,8 +289,7 @@ fn attend(
     // The head's values in position j's row, and (q8) the blocks they are.
     let span = |j: usize, offset: usize| j * width + offset..j * width + offset + hd;
     let blocks = |j: usize, offset: usize| (j * width + offset) / BLOCK..(j * width + offset + hd) / BLOCK;
-    out.clear();
-    out.resize(spec.n_heads * hd, 0.0);
+    out.fill(0.0);
     for head in 0..spec.n_heads {
         let offset = (head / group) * hd;
         let qh = &q[head * hd..(head + 1) * hd];
@@ -301,9 +350,7 @@ impl TokenModel for CpuDecoderSession {
             return Err(NavajaError::invalid(format!("top-k must be in 1..={MAX_TOP_K}, got {}", pick.k)));
         }
         self.check(ids)?;
-        for (i, &id) in ids.iter().enumerate() {
-            self.step(id, i + 1 == ids.len());
-        }
+        self.run(ids);
         let logits = &mut self.scratch.logits;
         logit_adjust_ref(logits, &pick.adjustments);
         top_k(logits, pick.k as usize, pick.temperature)
