@@ -6,9 +6,10 @@
 //! built for speed: weights stay in 4- and 8-bit blocks ([`matrix`]), each
 //! projection's input is quantized to 8 bits so that a weight block's
 //! products are integer dot products ([`dot`]; WebAssembly SIMD in the
-//! browser), keys and values in f32 or 8-bit blocks, one token at a time.
-//! Encoders ([`QuantEncoder`]) quantize their weights to 8 bits once and run a
-//! batch of inputs as one packed matrix.
+//! browser), keys and values in f32 or 8-bit blocks. A prompt runs in chunks
+//! of tokens, each weight row against four of them at once; a decode step is
+//! a chunk of one. Encoders ([`QuantEncoder`]) quantize their weights to
+//! 12-bit groups once and run a batch of inputs as one packed matrix.
 //!
 //! ```
 //! use std::sync::Arc;
