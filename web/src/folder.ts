@@ -57,12 +57,17 @@ export async function encoderFolder(
     if (text !== undefined && text.fromNetwork) fetched.push({ url: fileUrl, text: text.text });
     return text?.text;
   };
-  const [config, tokenizer, modules, sbert] = await Promise.all([
+  // Fetched side by side; a failure is reported for the first file in this
+  // order that failed, not for whichever response happened to come first.
+  const settled = await Promise.allSettled([
     get('config.json', true),
     get('tokenizer.json', true),
     get('modules.json', false),
     get('sentence_bert_config.json', false),
   ]);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const [config, tokenizer, modules, sbert] = settled.map((r) => (r as PromiseFulfilledResult<string | undefined>).value);
   const poolingDir = poolingPath(modules) ?? '1_Pooling';
   if (poolingDir.split(/[\\/]/).includes('..')) {
     throw new NavajaError('model-format', `modules.json: the pooling path ${JSON.stringify(poolingDir)} leaves the model folder`);
