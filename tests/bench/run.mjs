@@ -249,6 +249,7 @@ async function alternate(server, runs, engines, fn, fields, check) {
       ...(lastRun.log ? { log: lastRun.log } : {}),
       ...(lastRun.embeddings ? { sample_embeddings: lastRun.embeddings } : {}),
       ...(lastRun.kv ? { kv: lastRun.kv } : {}),
+      ...(lastRun.weight_bytes ? { weight_bytes: lastRun.weight_bytes, kv_bytes_per_token: lastRun.kv_bytes_per_token } : {}),
       runs: rs.length,
     };
   });

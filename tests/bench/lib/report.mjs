@@ -190,6 +190,17 @@ function markdown(report) {
         `so ${f(nav.decode_tokens_per_s.median, 2)} tokens/s is ${f(gbps, 3)} GB/s: ${f((100 * gbps) / b.best_gb_per_s.median)}% of the best read kernel's ${f(b.best_gb_per_s.median, 2)} GB/s.`);
       L.push('');
     }
+    const cpu = report.browser_llm?.find((r) => r.id === 'navaja-cpu');
+    if (cpu?.decode_tokens_per_s && cpu.weight_bytes) {
+      // Weights once per token, plus the cache at the decode's mean context (prompt + half the new tokens).
+      const w = report.workload ?? {};
+      const perToken = cpu.weight_bytes + (cpu.kv_bytes_per_token ?? 0) * ((w.prompt_tokens ?? 0) + (w.decode_tokens ?? 0) / 2);
+      const gbps = (perToken * cpu.decode_tokens_per_s.median) / 1e9;
+      L.push(`For comparison, navaja's CPU backend (WebAssembly, no WGSL) reads ${f(perToken / 1e6)} MB per token (its weights as it holds them, plus the q8 cache), ` +
+        `so its ${f(cpu.decode_tokens_per_s.median, 2)} tokens/s is ${f(gbps, 2)} GB/s: ${f(gbps / b.best_gb_per_s.median, 2)}x what the best WGSL read kernel reaches on this adapter. ` +
+        'That is the CPU\'s memory bandwidth, not the adapter\'s: the fraction target above is about WebGPU decode.');
+      L.push('');
+    }
   }
   if (report.native) {
     const n = report.native;

@@ -45,6 +45,7 @@ export async function llm({ modelUrl, prompt, decodeTokens, kv, backend }) {
         : `webgpu (${engine.adapter?.browser?.description || engine.adapter?.name || 'adapter'}), kv ${info.kv}`,
     kv: info.kv,
     kv_bytes_per_token: info.kv_bytes_per_token,
+    weight_bytes: info.weight_bytes,
   };
 }
 
