@@ -106,6 +106,23 @@ impl Q8Vector {
     }
 }
 
+/// Each row of `x` (rows of `cols`) quantized by `each` into `q`, reusing
+/// its vectors: [`Q8Vector::quantize`], [`Q8Vector::quantize_fine`], or a
+/// norm then either.
+pub fn quantize_rows<'q>(
+    x: &[f32],
+    cols: usize,
+    q: &'q mut Vec<Q8Vector>,
+    each: impl Fn(&mut Q8Vector, &[f32]),
+) -> &'q [Q8Vector] {
+    let rows = x.len() / cols;
+    q.resize_with(rows.max(q.len()), Q8Vector::default);
+    for (v, row) in q.iter_mut().zip(x.chunks_exact(cols)) {
+        each(v, row);
+    }
+    &q[..rows]
+}
+
 /// `y += a * q` for 8-bit quants (a row of cached values times its block's
 /// scale and the attention weight, folded into `a`). Element-wise, so the
 /// compiler vectorizes it as is.

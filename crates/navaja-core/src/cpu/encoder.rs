@@ -19,8 +19,9 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::dot::{self, Q8Vector};
+use super::dot::{self, Q8Vector, quantize_rows};
 use super::matrix::QuantMatrix;
+use super::model::project;
 use crate::encoder::{EncoderConfig, EncoderInput, HfEncoderFiles, check_encoder, chunks, pair_input, text_input};
 use crate::gguf::GgufHeader;
 use crate::model::{Activation, ModelSpec, Pooling};
@@ -218,9 +219,9 @@ impl QuantEncoder {
             start += len;
         }
         let mut q = Vec::new();
-        let mut h = project(dense, quantize_rows(&first, d, &mut q));
+        let mut h = projected(dense, quantize_fine_rows(&first, d, &mut q));
         h.iter_mut().for_each(|v| *v = tanh(*v));
-        let scores = project(out, quantize_rows(&h, dense.w.rows, &mut q));
+        let scores = projected(out, quantize_fine_rows(&h, dense.w.rows, &mut q));
         Ok(scores.chunks_exact(out.w.rows).map(<[f32]>::to_vec).collect())
     }
 
@@ -242,42 +243,31 @@ impl QuantEncoder {
         let mut x = layer_norm(&x, &self.w.embd_norm.w, &self.w.embd_norm.b, eps)?;
         let mut q8 = Vec::new();
         for l in &self.w.layers {
-            let xq = quantize_rows(&x, d, &mut q8);
-            let (q, k, v) = (project(&l.q, xq), project(&l.k, xq), project(&l.v, xq));
+            let xq = quantize_fine_rows(&x, d, &mut q8);
+            let (q, k, v) = (projected(&l.q, xq), projected(&l.k, xq), projected(&l.v, xq));
             let attn = attention(&q, &k, &v, &lens, s.n_heads, s.head_dim, s.attention_scale, self.w.slopes.as_deref());
-            add_into(&mut x, &project(&l.o, quantize_rows(&attn, d, &mut q8)));
+            add_into(&mut x, &projected(&l.o, quantize_fine_rows(&attn, d, &mut q8)));
             x = layer_norm(&x, &l.attn_norm.w, &l.attn_norm.b, eps)?;
-            let xq = quantize_rows(&x, d, &mut q8);
-            let mut f = project(&l.up, xq);
-            let g = l.gate.as_ref().map(|gate| project(gate, xq));
+            let xq = quantize_fine_rows(&x, d, &mut q8);
+            let mut f = projected(&l.up, xq);
+            let g = l.gate.as_ref().map(|gate| projected(gate, xq));
             activate_rows(s.activation, &mut f, g.as_deref());
-            add_into(&mut x, &project(&l.down, quantize_rows(&f, l.down.w.cols, &mut q8)));
+            add_into(&mut x, &projected(&l.down, quantize_fine_rows(&f, l.down.w.cols, &mut q8)));
             x = layer_norm(&x, &l.out_norm.w, &l.out_norm.b, eps)?;
         }
         Ok((x, lens))
     }
 }
 
-/// Each row of `x` (rows of `cols`) quantized to fine 12-bit groups into `q`, reusing its vectors.
-fn quantize_rows<'q>(x: &[f32], cols: usize, q: &'q mut Vec<Q8Vector>) -> &'q [Q8Vector] {
-    let rows = x.len() / cols;
-    q.resize_with(rows.max(q.len()), Q8Vector::default);
-    for (v, row) in q.iter_mut().zip(x.chunks_exact(cols)) {
-        v.quantize_fine(row);
-    }
-    &q[..rows]
+/// Each row of `x` (rows of `cols`) in fine 12-bit groups, into `q`.
+fn quantize_fine_rows<'q>(x: &[f32], cols: usize, q: &'q mut Vec<Q8Vector>) -> &'q [Q8Vector] {
+    quantize_rows(x, cols, q, Q8Vector::quantize_fine)
 }
 
 /// `x W^T + b` for a batch of quantized rows.
-fn project(l: &Linear<QuantMatrix>, xs: &[Q8Vector]) -> Vec<f32> {
-    let rows = l.w.rows;
-    let mut out = vec![0f32; xs.len() * rows];
-    l.w.matmul(xs, &mut out);
-    if let Some(b) = &l.bias {
-        for o in out.chunks_exact_mut(rows) {
-            add_into(o, b);
-        }
-    }
+fn projected(l: &Linear<QuantMatrix>, xs: &[Q8Vector]) -> Vec<f32> {
+    let mut out = Vec::new();
+    project(l, xs, &mut out);
     out
 }
 

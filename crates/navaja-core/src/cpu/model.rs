@@ -1,6 +1,7 @@
 //! [`CpuDecoder`]: a decoder's weights held quantized in memory for the CPU
 //! backend, read from a GGUF file held in memory.
 
+use super::dot::Q8Vector;
 use super::matrix::QuantMatrix;
 use crate::gguf::GgufHeader;
 use crate::model::ModelSpec;
@@ -12,6 +13,18 @@ use crate::{NavajaError, Result};
 pub(crate) type Linear = crate::reference::model::Linear<QuantMatrix>;
 /// One transformer block, as the reference's.
 pub(crate) type Layer = crate::reference::model::Layer<QuantMatrix>;
+
+/// `x W^T + b` for each input, row after row into `out` (decoders and encoders alike).
+pub(crate) fn project(l: &Linear, xs: &[Q8Vector], out: &mut Vec<f32>) {
+    let rows = l.w.rows;
+    out.resize(xs.len() * rows, 0.0);
+    l.w.matmul(xs, out);
+    if let Some(b) = &l.bias {
+        for o in out.chunks_exact_mut(rows) {
+            o.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+        }
+    }
+}
 
 /// A decoder (llama, qwen2, gemma3) ready for [`super::CpuDecoderSession`].
 ///

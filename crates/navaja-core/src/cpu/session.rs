@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use super::dot::{self, BLOCK, Q8Vector, add_scaled, add_scaled_i8, dot_f32};
+use super::dot::{self, BLOCK, Q8Vector, add_scaled, add_scaled_i8, dot_f32, quantize_rows};
 use super::kv_store::KvRows;
-use super::model::{CpuDecoder, Linear};
+use super::model::{CpuDecoder, project};
 use super::top_k::top_k;
 use crate::generate::{Pick, TokenModel};
 use crate::model::Activation;
@@ -192,7 +192,7 @@ impl CpuDecoderSession {
                 let (q, out) = (&s.q[t * q_width..(t + 1) * q_width], &mut s.attn[t * q_width..(t + 1) * q_width]);
                 attend(spec, cache, first..pos + 1, q, &mut s.query, out, &mut s.scores);
             }
-            project(&layer.o, quantize_rows(&s.attn, q_width, &mut s.inputs), &mut s.o);
+            project(&layer.o, quantize_rows(&s.attn, q_width, &mut s.inputs, Q8Vector::quantize), &mut s.o);
             residual_rows(&mut s.x, &s.o, layer.post_attention_norm.as_deref(), eps);
 
             // Gated FFN.
@@ -201,7 +201,11 @@ impl CpuDecoderSession {
             project(&layer.up, inputs, &mut s.up);
             let act: fn(f32) -> f64 = if spec.activation == Activation::GeluTanh { gelu_tanh } else { silu };
             s.gate.iter_mut().zip(&s.up).for_each(|(g, &u)| *g = (act(*g) * f64::from(u)) as f32);
-            project(&layer.down, quantize_rows(&s.gate, layer.down.w.cols, &mut s.inputs), &mut s.down);
+            project(
+                &layer.down,
+                quantize_rows(&s.gate, layer.down.w.cols, &mut s.inputs, Q8Vector::quantize),
+                &mut s.down,
+            );
             residual_rows(&mut s.x, &s.down, layer.post_ffn_norm.as_deref(), eps);
         }
         self.tokens.extend_from_slice(ids);
@@ -215,41 +219,14 @@ impl CpuDecoderSession {
     }
 }
 
-/// Each row of `x` (rows of `cols`) in 8-bit blocks, into `q` (reusing its vectors).
-fn quantize_rows<'q>(x: &[f32], cols: usize, q: &'q mut Vec<Q8Vector>) -> &'q [Q8Vector] {
-    let rows = x.len() / cols;
-    q.resize_with(rows.max(q.len()), Q8Vector::default);
-    for (v, row) in q.iter_mut().zip(x.chunks_exact(cols)) {
-        v.quantize(row);
-    }
-    &q[..rows]
-}
-
 /// Each row of `x` RMS-normed with `w`, then in 8-bit blocks.
 fn quantize_normed<'q>(x: &[f32], cols: usize, w: &[f32], eps: f32, q: &'q mut Vec<Q8Vector>) -> &'q [Q8Vector] {
-    let rows = x.len() / cols;
-    q.resize_with(rows.max(q.len()), Q8Vector::default);
-    for (v, row) in q.iter_mut().zip(x.chunks_exact(cols)) {
-        v.quantize(&norm(row, w, eps));
-    }
-    &q[..rows]
+    quantize_rows(x, cols, q, |v, row| v.quantize(&norm(row, w, eps)))
 }
 
 /// RMSNorm of one row (the weights' length matches by construction).
 fn norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     rms_norm(x, w, eps).unwrap_or_else(|_| x.to_vec())
-}
-
-/// `x W^T + b` for each input, row after row into `out`.
-fn project(l: &Linear, xs: &[Q8Vector], out: &mut Vec<f32>) {
-    let rows = l.w.rows;
-    out.resize(xs.len() * rows, 0.0);
-    l.w.matmul(xs, out);
-    if let Some(b) = &l.bias {
-        for o in out.chunks_exact_mut(rows) {
-            o.iter_mut().zip(b).for_each(|(o, b)| *o += b);
-        }
-    }
 }
 
 /// Row by row, `x += y`, or `x += rms_norm(y)` for models with post-norms.
