@@ -134,11 +134,7 @@ impl QuantEncoder {
 
     /// Overrides the model's pooling (e.g. for a GGUF file that says "none").
     pub fn set_pooling(&mut self, pooling: Pooling) -> Result<()> {
-        if pooling == Pooling::None {
-            return Err(NavajaError::invalid("pooling \"none\" gives no sentence embedding"));
-        }
-        self.config.pooling = pooling;
-        Ok(())
+        self.config.set_pooling(pooling)
     }
 
     pub fn set_normalize(&mut self, normalize: bool) {

@@ -106,6 +106,16 @@ pub struct HfEncoderFiles<'a> {
 }
 
 impl EncoderConfig {
+    /// Overrides the model's pooling (e.g. for a GGUF file that says "none");
+    /// "none" itself is refused: it gives no sentence embedding.
+    pub fn set_pooling(&mut self, pooling: Pooling) -> Result<()> {
+        if pooling == Pooling::None {
+            return Err(NavajaError::invalid("pooling \"none\" gives no sentence embedding"));
+        }
+        self.pooling = pooling;
+        Ok(())
+    }
+
     /// For a safetensors folder. Without sentence-transformers files the
     /// defaults are sentence-transformers' own for a plain transformers
     /// model: mean pooling, no normalisation, the model's position limit.
