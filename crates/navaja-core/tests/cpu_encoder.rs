@@ -17,7 +17,9 @@ use navaja_core::model::Pooling;
 use navaja_core::ops::pooling::cosine;
 use navaja_core::quant::GgmlType;
 use navaja_core::reference::CpuEncoder;
-use navaja_core::testing::{TinyBert, TinyDecoder, tiny_bert_folder, tiny_bert_gguf, tiny_decoder_gguf};
+use navaja_core::testing::{
+    TinyBert, TinyDecoder, mixed_length_texts, tiny_bert_folder, tiny_bert_gguf, tiny_decoder_gguf,
+};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -104,17 +106,7 @@ fn minilm_matches_the_numpy_reference() {
 
 /// 64 texts of 2 to 31 words cut from the test prose, deterministic (as the GPU test's).
 fn mixed_texts() -> Vec<String> {
-    let prose = read_text("tests/fixtures/text/alice-chapter1.txt");
-    let words: Vec<&str> = prose.split_whitespace().collect();
-    let mut at = 0;
-    (0..64)
-        .map(|i| {
-            let n = 2 + (i * 17) % 30;
-            let t = words[at..at + n].join(" ");
-            at += n;
-            t
-        })
-        .collect()
+    mixed_length_texts(&read_text("tests/fixtures/text/alice-chapter1.txt"))
 }
 
 #[test]

@@ -14,7 +14,7 @@ use navaja_core::gguf::GgufHeader;
 use navaja_core::model::Pooling;
 use navaja_core::ops::pooling::cosine;
 use navaja_core::quant::GgmlType;
-use navaja_core::testing::bert_gguf_from_safetensors;
+use navaja_core::testing::{bert_gguf_from_safetensors, mixed_length_texts};
 use navaja_gpu::encoder::{Encoder, EncoderOptions, HfEncoderFiles, load_encoder_gguf, load_encoder_safetensors};
 
 mod common;
@@ -86,17 +86,7 @@ fn embeddings_match_the_numpy_reference() {
 
 /// 64 texts of 2 to 31 words cut from the test prose, deterministic.
 fn mixed_texts() -> Vec<String> {
-    let prose = String::from_utf8(read("tests/fixtures/text/alice-chapter1.txt")).unwrap();
-    let words: Vec<&str> = prose.split_whitespace().collect();
-    let mut at = 0;
-    (0..64)
-        .map(|i| {
-            let n = 2 + (i * 17) % 30;
-            let t = words[at..at + n].join(" ");
-            at += n;
-            t
-        })
-        .collect()
+    mixed_length_texts(&String::from_utf8(read("tests/fixtures/text/alice-chapter1.txt")).unwrap())
 }
 
 #[test]
