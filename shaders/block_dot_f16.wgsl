@@ -12,10 +12,11 @@ fn run_values(run: vec2<u32>) -> vec4<f32> {
     return vec4<f32>(unpack2x16float(run.x), unpack2x16float(run.y));
 }
 
-fn pair_weights(at: u32, k: u32, scale: f32) -> mat2x4<f32> {
+fn pair_weights(row: u32, b: u32, k: u32, scale: f32) -> mat2x4<f32> {
+    let at = row + b * BLOCK_WORDS;
     return mat2x4<f32>(run_values(w[at + k]), run_values(w[at + 4u + k]));
 }
 
-fn block_scales(at: u32) -> vec2<f32> {
+fn block_scales(row: u32, b: u32) -> vec2<f32> {
     return vec2<f32>(1.0, 0.0);
 }

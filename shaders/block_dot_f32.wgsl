@@ -8,10 +8,11 @@ const W_WORDS: u32 = 4u;
 const BLOCK_WORDS: u32 = 8u;
 const HAS_OFFSETS: bool = false;
 
-fn pair_weights(at: u32, k: u32, scale: f32) -> mat2x4<f32> {
+fn pair_weights(row: u32, b: u32, k: u32, scale: f32) -> mat2x4<f32> {
+    let at = row + b * BLOCK_WORDS;
     return mat2x4<f32>(w[at + k], w[at + 4u + k]);
 }
 
-fn block_scales(at: u32) -> vec2<f32> {
+fn block_scales(row: u32, b: u32) -> vec2<f32> {
     return vec2<f32>(1.0, 0.0);
 }

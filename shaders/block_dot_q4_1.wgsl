@@ -33,12 +33,14 @@ fn block_total(at: u32, s: f32, x_sum: f32) -> f32 {
 const W_WORDS: u32 = 1u;
 const HAS_OFFSETS: bool = true;
 
-fn pair_weights(at: u32, k: u32, scale: f32) -> mat2x4<f32> {
+fn pair_weights(row: u32, b: u32, k: u32, scale: f32) -> mat2x4<f32> {
+    let at = row + b * BLOCK_WORDS;
     let word = w[at + 1u + k];
     return mat2x4<f32>(unpack4x8unorm(word & 0x0f0f0f0fu), unpack4x8unorm((word >> 4u) & 0x0f0f0f0fu)) * scale;
 }
 
-fn block_scales(at: u32) -> vec2<f32> {
+fn block_scales(row: u32, b: u32) -> vec2<f32> {
+    let at = row + b * BLOCK_WORDS;
     let dm = unpack2x16float(w[at]);
     return vec2<f32>(255.0 * dm.x, dm.y);
 }

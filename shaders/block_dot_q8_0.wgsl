@@ -30,11 +30,13 @@ fn block_total(at: u32, s: f32, x_sum: f32) -> f32 {
 const W_WORDS: u32 = 1u;
 const HAS_OFFSETS: bool = true;
 
-fn pair_weights(at: u32, k: u32, scale: f32) -> mat2x4<f32> {
+fn pair_weights(row: u32, b: u32, k: u32, scale: f32) -> mat2x4<f32> {
+    let at = row + b * BLOCK_WORDS;
     return mat2x4<f32>(offset_bytes(w[at + k]), offset_bytes(w[at + 4u + k])) * scale;
 }
 
-fn block_scales(at: u32) -> vec2<f32> {
+fn block_scales(row: u32, b: u32) -> vec2<f32> {
+    let at = row + b * BLOCK_WORDS;
     let d = unpack2x16float(w[at + 8u]).x;
     return vec2<f32>(255.0 * d, -128.0 * d);
 }

@@ -20,12 +20,13 @@
 //
 // Before this file: a block_dot_<type>.wgsl (after block_dot_common.wgsl,
 // the u32 weight binding, for quantized types; F32 and F16 bind their own)
-// defining
+// or, for weights in the split layout, split_common.wgsl and a
+// split_<type>.wgsl, defining
 //   W_WORDS: u32                          (u32 words per element of w)
-//   BLOCK_WORDS: u32                      (elements of w per block)
 //   HAS_OFFSETS: bool                     (whether block_scales' offset is used)
-//   fn block_scales(at) -> vec2<f32>      (value = scale * unit + offset)
-//   fn pair_weights(at, k, scale) -> mat2x4<f32>
+//   fn block_scales(row, b) -> vec2<f32>  (block b of the row starting at
+//                                          element `row` of w: value = scale * unit + offset)
+//   fn pair_weights(row, b, k, scale) -> mat2x4<f32>
 //                                         (pair k's weights: run a, run b)
 // and matmul_lanes_io.wgsl (params, x / y / bias bindings).
 // Prepended constant: WG (invocations per workgroup). The host uses this
@@ -38,6 +39,11 @@
 
 const ROWS: u32 = 8u;
 const TOKENS: u32 = 8u;
+
+// Blocks per row (the split layout's decoders find the scales behind them).
+fn row_blocks() -> u32 {
+    return p.blocks;
+}
 
 // Stores row `row`'s outputs for tokens tok0 .. tok0 + 4 (those that exist).
 fn store_row(row: u32, tok0: u32, sums: vec4<f32>) {
@@ -115,15 +121,14 @@ fn main(
     var acc7_hi = vec4<f32>(0.0);
     let ones = vec4<f32>(1.0);
     for (var b = 0u; b < p.blocks; b++) {
-        let at = b * BLOCK_WORDS;
-        let sc0 = block_scales(w0 + at);
-        let sc1 = block_scales(w1 + at);
-        let sc2 = block_scales(w2 + at);
-        let sc3 = block_scales(w3 + at);
-        let sc4 = block_scales(w4 + at);
-        let sc5 = block_scales(w5 + at);
-        let sc6 = block_scales(w6 + at);
-        let sc7 = block_scales(w7 + at);
+        let sc0 = block_scales(w0, b);
+        let sc1 = block_scales(w1, b);
+        let sc2 = block_scales(w2, b);
+        let sc3 = block_scales(w3, b);
+        let sc4 = block_scales(w4, b);
+        let sc5 = block_scales(w5, b);
+        let sc6 = block_scales(w6, b);
+        let sc7 = block_scales(w7, b);
         // Per token, the sum of the block's x (for the offsets).
         var x_sums_lo = vec4<f32>(0.0);
         var x_sums_hi = vec4<f32>(0.0);
@@ -139,28 +144,28 @@ fn main(
                 x_sums_lo += ones * xa_lo + ones * xb_lo;
                 x_sums_hi += ones * xa_hi + ones * xb_hi;
             }
-            let u0 = pair_weights(w0 + at, k, sc0.x);
+            let u0 = pair_weights(w0, b, k, sc0.x);
             acc0_lo += u0[0] * xa_lo + u0[1] * xb_lo;
             acc0_hi += u0[0] * xa_hi + u0[1] * xb_hi;
-            let u1 = pair_weights(w1 + at, k, sc1.x);
+            let u1 = pair_weights(w1, b, k, sc1.x);
             acc1_lo += u1[0] * xa_lo + u1[1] * xb_lo;
             acc1_hi += u1[0] * xa_hi + u1[1] * xb_hi;
-            let u2 = pair_weights(w2 + at, k, sc2.x);
+            let u2 = pair_weights(w2, b, k, sc2.x);
             acc2_lo += u2[0] * xa_lo + u2[1] * xb_lo;
             acc2_hi += u2[0] * xa_hi + u2[1] * xb_hi;
-            let u3 = pair_weights(w3 + at, k, sc3.x);
+            let u3 = pair_weights(w3, b, k, sc3.x);
             acc3_lo += u3[0] * xa_lo + u3[1] * xb_lo;
             acc3_hi += u3[0] * xa_hi + u3[1] * xb_hi;
-            let u4 = pair_weights(w4 + at, k, sc4.x);
+            let u4 = pair_weights(w4, b, k, sc4.x);
             acc4_lo += u4[0] * xa_lo + u4[1] * xb_lo;
             acc4_hi += u4[0] * xa_hi + u4[1] * xb_hi;
-            let u5 = pair_weights(w5 + at, k, sc5.x);
+            let u5 = pair_weights(w5, b, k, sc5.x);
             acc5_lo += u5[0] * xa_lo + u5[1] * xb_lo;
             acc5_hi += u5[0] * xa_hi + u5[1] * xb_hi;
-            let u6 = pair_weights(w6 + at, k, sc6.x);
+            let u6 = pair_weights(w6, b, k, sc6.x);
             acc6_lo += u6[0] * xa_lo + u6[1] * xb_lo;
             acc6_hi += u6[0] * xa_hi + u6[1] * xb_hi;
-            let u7 = pair_weights(w7 + at, k, sc7.x);
+            let u7 = pair_weights(w7, b, k, sc7.x);
             acc7_lo += u7[0] * xa_lo + u7[1] * xb_lo;
             acc7_hi += u7[0] * xa_hi + u7[1] * xb_hi;
         }

@@ -1,14 +1,17 @@
 //! Weight matrices on the GPU, kept quantized.
 //!
 //! A weight is uploaded in the GPU block layout of
-//! [`navaja_core::quant::gpu_layout`] (ggml's blocks, word-aligned) and is
-//! never dequantized into a buffer: the matmul, matvec and embedding kernels
+//! [`navaja_core::quant::gpu_layout`] (ggml's blocks, word-aligned) or, for
+//! Q4_1 and Q8_0 on CPU adapters, the split layout of
+//! [`navaja_core::quant::gpu_split`] (quants in whole vec4s, scales behind
+//! them; see [`GpuDevice::weight_layout`]), and is never dequantized into a buffer: the matmul, matvec and embedding kernels
 //! decode it as they read it. A matrix larger than one storage binding is
 //! split by whole rows into several buffers (parts); ops run once per part.
 
 use crate::GpuDevice;
 use navaja_core::quant::GgmlType;
-use navaja_core::quant::gpu_layout::{gpu_row_bytes, repack_for_gpu};
+pub use navaja_core::quant::gpu_split::WeightLayout;
+use navaja_core::quant::gpu_split::has_split_layout;
 use navaja_core::{NavajaError, Result};
 
 /// A `rows` x `cols` weight matrix of type `ty` in one or more GPU buffers.
@@ -20,6 +23,8 @@ pub struct GpuWeight {
     pub rows: usize,
     /// Values per row (ggml's first dimension).
     pub cols: usize,
+    /// How the rows are arranged in the buffers; the ops pick their kernels by it.
+    pub layout: WeightLayout,
     /// Consecutive row ranges, in order, covering all rows.
     pub parts: Vec<WeightPart>,
 }
@@ -38,10 +43,28 @@ impl GpuWeight {
         self.parts.iter().map(|p| p.buffer.size()).sum()
     }
 
-    /// Bytes of one row in the GPU layout (a whole number of u32 words).
+    /// Bytes of one row in its GPU layout (a whole number of u32 words).
     pub fn row_bytes(&self) -> usize {
         // Validated when the weight was uploaded.
-        gpu_row_bytes(self.ty, self.cols).unwrap_or(0)
+        self.layout.row_bytes(self.ty, self.cols).unwrap_or(0)
+    }
+
+    /// Bytes a pass over every row reads: [`GpuWeight::gpu_bytes`] less the
+    /// split layout's row padding, which no kernel loads.
+    pub fn read_bytes(&self) -> u64 {
+        (self.rows * self.layout.row_data_bytes(self.ty, self.cols).unwrap_or(0)) as u64
+    }
+}
+
+impl GpuDevice {
+    /// The layout weights of `ty` get on this device: split for Q4_1 and Q8_0 on
+    /// CPU adapters, whose block kernels read a block's quants there in one
+    /// or two vec4 loads instead of 4 or 8 word loads (SwiftShader: SmolLM2's
+    /// 1536 x 576 Q4_1 matvec 1000 -> 780 us, its Q8_0 LM head 45 -> 33 ms;
+    /// see shaders/matvec_split.wgsl); blocks everywhere else, where GPUs
+    /// read neighbouring words from neighbouring threads anyway.
+    pub fn weight_layout(&self, ty: GgmlType) -> WeightLayout {
+        if self.adapter.is_cpu() && has_split_layout(ty) { WeightLayout::Split } else { WeightLayout::Blocks }
     }
 }
 
@@ -57,8 +80,8 @@ fn named(name: &str, e: NavajaError) -> NavajaError {
 
 impl GpuDevice {
     /// Uploads a `rows` x `cols` matrix of `ty` given in ggml's layout (as a
-    /// GGUF file stores it), split into as few parts as the adapter's
-    /// storage binding size allows.
+    /// GGUF file stores it), in [`GpuDevice::weight_layout`], split into as
+    /// few parts as the adapter's storage binding size allows.
     ///
     /// Errors: `unsupported-model` for a type the kernels cannot read,
     /// `model-format` when the bytes are not the matrix's size or `cols` is
@@ -88,7 +111,24 @@ impl GpuDevice {
         ggml_bytes: &[u8],
         max_part_bytes: u64,
     ) -> Result<GpuWeight> {
-        let mut writer = GpuWeightWriter::new(self, name, ty, rows, cols, max_part_bytes)?;
+        self.upload_weight_in(self.weight_layout(ty), name, ty, rows, cols, ggml_bytes, max_part_bytes)
+    }
+
+    /// As [`GpuDevice::upload_weight_split`] in an explicit layout (tests
+    /// of each layout's kernels on any adapter). Errors also with
+    /// `unsupported-model` for a type that has no split layout.
+    #[allow(clippy::too_many_arguments)]
+    pub fn upload_weight_in(
+        &self,
+        layout: WeightLayout,
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        ggml_bytes: &[u8],
+        max_part_bytes: u64,
+    ) -> Result<GpuWeight> {
+        let mut writer = GpuWeightWriter::in_layout(self, layout, name, ty, rows, cols, max_part_bytes)?;
         if writer.expected_bytes() != ggml_bytes.len() as u64 {
             return Err(writer.size_error(ggml_bytes.len() as u64));
         }
@@ -116,9 +156,23 @@ pub struct GpuWeightWriter {
 impl GpuWeightWriter {
     /// Checks the shape and type and allocates the (zeroed) GPU buffers of a
     /// `rows` x `cols` weight of `ty`, in parts of at most `max_part_bytes`
-    /// (and of the adapter's binding limit). Errors as [`GpuDevice::upload_weight`].
+    /// (and of the adapter's binding limit), in [`GpuDevice::weight_layout`].
+    /// Errors as [`GpuDevice::upload_weight`].
     pub fn new(
         gpu: &GpuDevice,
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        max_part_bytes: u64,
+    ) -> Result<GpuWeightWriter> {
+        Self::in_layout(gpu, gpu.weight_layout(ty), name, ty, rows, cols, max_part_bytes)
+    }
+
+    /// As [`GpuWeightWriter::new`] in an explicit layout.
+    pub fn in_layout(
+        gpu: &GpuDevice,
+        layout: WeightLayout,
         name: &str,
         ty: GgmlType,
         rows: usize,
@@ -128,7 +182,7 @@ impl GpuWeightWriter {
         if rows == 0 || cols == 0 {
             return Err(named(name, NavajaError::invalid(format!("a {rows}x{cols} matrix is empty"))));
         }
-        let gpu_row = gpu_row_bytes(ty, cols).map_err(|e| named(name, e))?;
+        let gpu_row = layout.row_bytes(ty, cols).map_err(|e| named(name, e))?;
         // gpu_row_bytes accepted cols, so this is a whole number of blocks.
         let ggml_row = cols / ty.block_len() * ty.block_bytes();
         if rows.checked_mul(gpu_row).is_none() {
@@ -156,7 +210,7 @@ impl GpuWeightWriter {
             parts.push(WeightPart { buffer, first_row, rows: part_rows });
         }
         Ok(GpuWeightWriter {
-            weight: GpuWeight { name: name.to_string(), ty, rows, cols, parts },
+            weight: GpuWeight { name: name.to_string(), ty, rows, cols, layout, parts },
             ggml_row,
             gpu_row,
             carry: Vec::new(),
@@ -221,7 +275,7 @@ impl GpuWeightWriter {
             };
             let n = rows.min(part.first_row + part.rows - row);
             let (head, tail) = src.split_at(n * self.ggml_row);
-            let packed = repack_for_gpu(w.ty, n, w.cols, head).map_err(|e| named(&w.name, e))?;
+            let packed = w.layout.repack(w.ty, n, w.cols, head).map_err(|e| named(&w.name, e))?;
             gpu.queue.write_buffer(&part.buffer, ((row - part.first_row) * self.gpu_row) as u64, &packed);
             self.rows_done += n;
             rows -= n;

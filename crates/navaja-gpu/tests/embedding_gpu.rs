@@ -7,6 +7,7 @@ use navaja_core::ops::embedding::embedding_ref;
 use navaja_core::quant::GgmlType;
 use navaja_core::quant::gpu_layout::{GPU_WEIGHT_TYPES, ggml_f16_field_offsets};
 use navaja_gpu::ops::embedding::{EmbeddingGather, embedding};
+use navaja_gpu::weights::WeightLayout;
 use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 use wgpu::util::DeviceExt;
 
@@ -59,17 +60,23 @@ fn cols_for(ty: GgmlType, case: usize) -> usize {
 fn every_type_matches_the_reference() {
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(0xe4b);
-    for &ty in GPU_WEIGHT_TYPES {
+    // Every type in the block layout, and Q4_1 and Q8_0 in the split layout
+    // too (CPU adapters' default for them), whatever the adapter is.
+    let kinds = GPU_WEIGHT_TYPES
+        .iter()
+        .map(|&ty| (ty, WeightLayout::Blocks))
+        .chain([(GgmlType::Q4_1, WeightLayout::Split), (GgmlType::Q8_0, WeightLayout::Split)]);
+    for (ty, layout) in kinds {
         for case in 0..3 {
             let (rows, cols) = (50 + 13 * case, cols_for(ty, case));
             let table = random_table(&mut rng, ty, rows, cols);
-            let weight = gpu.upload_weight("embd", ty, rows, cols, &table).unwrap();
+            let weight = gpu.upload_weight_in(layout, "embd", ty, rows, cols, &table, u64::MAX).unwrap();
             let mut ids: Vec<u32> = (0..7 + 5 * case).map(|_| rng.random_range(0..rows as u32)).collect();
             ids.extend([0, rows as u32 - 1]);
             let scale = [1.0, 24.0, 0.125][case];
             let got = pollster::block_on(embedding(gpu, &weight, &ids, scale)).unwrap();
             let want = embedding_ref(ty, &table, rows, cols, &ids, scale).unwrap();
-            assert_close(&got, &want, &format!("{ty} {rows}x{cols}"));
+            assert_close(&got, &want, &format!("{ty} {layout:?} {rows}x{cols}"));
         }
     }
 }
@@ -78,7 +85,9 @@ fn every_type_matches_the_reference() {
 fn split_tables_give_the_same_rows() {
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(4);
-    for (ty, rows, cols) in [(GgmlType::Q4_K, 40, 512), (GgmlType::Q8_0, 33, 64), (GgmlType::F16, 20, 7)] {
+    let tables =
+        [(GgmlType::Q4_K, 40, 512), (GgmlType::Q8_0, 33, 64), (GgmlType::Q4_1, 25, 96), (GgmlType::F16, 20, 7)];
+    for (ty, rows, cols) in tables {
         let table = random_table(&mut rng, ty, rows, cols);
         let row_bytes = gpu.upload_weight("probe", ty, 1, cols, &table[..table.len() / rows]).unwrap().gpu_bytes();
         let weight = gpu.upload_weight_split("embd", ty, rows, cols, &table, 6 * row_bytes).unwrap();

@@ -10,7 +10,7 @@ use navaja_core::quant::gpu_layout::{GPU_WEIGHT_TYPES, ggml_f16_field_offsets};
 use navaja_gpu::GpuDevice;
 use navaja_gpu::ops::bandwidth::{measure_read_bandwidth, time_matvec, time_matvec_with};
 use navaja_gpu::ops::matmul::{Matmul, MatvecShape, PrefillShape, matmul};
-use navaja_gpu::weights::GpuWeight;
+use navaja_gpu::weights::{GpuWeight, WeightLayout};
 use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 
 mod common;
@@ -146,7 +146,9 @@ fn every_matvec_shape_matches_the_reference() {
         let cols = if ty.block_len() == 1 { 84 } else { 3 * ty.block_len() };
         let rows = 75;
         let w = random_weight(&mut rng, ty, rows, cols);
-        let weight = gpu.upload_weight("w", ty, rows, cols, &w).unwrap();
+        // The general kernels read the block layout only (CPU adapters put
+        // Q4_1 and Q8_0 in the split layout by default).
+        let weight = gpu.upload_weight_in(WeightLayout::Blocks, "w", ty, rows, cols, &w, u64::MAX).unwrap();
         let x = random_vec(&mut rng, cols);
         let bias = random_vec(&mut rng, rows);
         for shape in shapes {
@@ -174,7 +176,7 @@ fn every_prefill_shape_matches_the_reference() {
         let cols = if ty.block_len() == 1 { 84 } else { 2 * ty.block_len() };
         let (rows, n) = (75, 13);
         let w = random_weight(&mut rng, ty, rows, cols);
-        let weight = gpu.upload_weight("w", ty, rows, cols, &w).unwrap();
+        let weight = gpu.upload_weight_in(WeightLayout::Blocks, "w", ty, rows, cols, &w, u64::MAX).unwrap();
         let x = random_vec(&mut rng, n * cols);
         let bias = random_vec(&mut rng, rows);
         let y0 = random_vec(&mut rng, n * rows);
@@ -186,7 +188,7 @@ fn every_prefill_shape_matches_the_reference() {
 }
 
 /// One case of the block kernels' tests: a random `rows x cols` weight of
-/// `ty` (split into parts when `case` is 2), `n` tokens of x at an offset
+/// `ty` in `layout` (split into parts when `case` is 2), `n` tokens of x at an offset
 /// inside a larger buffer, y likewise, a bias on odd cases and accumulation
 /// on every third; `encode` records the kernel under test. Checks the
 /// product against the CPU reference and that nothing outside y's window
@@ -194,19 +196,18 @@ fn every_prefill_shape_matches_the_reference() {
 fn check_block_kernel(
     gpu: &GpuDevice,
     rng: &mut StdRng,
-    ty: GgmlType,
+    (ty, layout): (GgmlType, WeightLayout),
     (rows, cols, n): (usize, usize, usize),
     case: usize,
     kernel: &str,
     encode: &dyn Fn(&Matmul, &mut wgpu::CommandEncoder),
 ) {
     let w = random_weight(rng, ty, rows, cols);
-    let weight = if case == 2 {
-        let row_bytes = gpu.upload_weight("probe", ty, 1, cols, &w[..w.len() / rows]).unwrap().gpu_bytes();
-        gpu.upload_weight_split("split", ty, rows, cols, &w, 9 * row_bytes).unwrap()
-    } else {
-        gpu.upload_weight("w", ty, rows, cols, &w).unwrap()
-    };
+    let row_bytes =
+        gpu.upload_weight_in(layout, "probe", ty, 1, cols, &w[..w.len() / rows], u64::MAX).unwrap().gpu_bytes();
+    let max_part_bytes = if case == 2 { 9 * row_bytes } else { u64::MAX };
+    let weight = gpu.upload_weight_in(layout, "w", ty, rows, cols, &w, max_part_bytes).unwrap();
+    assert_eq!(weight.parts.len() > 1, case == 2 && rows > 9);
     let x = random_vec(rng, n * cols);
     let bias = (case % 2 == 1).then(|| random_vec(rng, rows));
     let y_init = (case % 3 == 2).then(|| random_vec(rng, n * rows));
@@ -237,7 +238,7 @@ fn check_block_kernel(
     gpu.queue.submit([encoder.finish()]);
     let all = pollster::block_on(gpu.read_f32(&y_buf, y_all.len())).unwrap();
     gpu.check_health().unwrap();
-    let what = format!("{kernel} {ty} {rows}x{cols} n={n} bias={} acc={}", bias.is_some(), y_init.is_some());
+    let what = format!("{kernel} {ty} {layout:?} {rows}x{cols} n={n} bias={} acc={}", bias.is_some(), y_init.is_some());
     assert_eq!(&all[..y_offset], &y_all[..y_offset], "{what}: before y");
     assert_eq!(&all[y_end..], &y_all[y_end..], "{what}: after y");
     assert_matches(&what, ty, &w, rows, cols, &x, n, bias.as_deref(), y_init.as_deref(), &all[y_offset..y_end]);
@@ -246,16 +247,25 @@ fn check_block_kernel(
 #[test]
 fn block_prefill_matches_the_reference() {
     // The CPU adapters' block prefill kernel (shaders/matmul_blocks.wgsl),
-    // run directly so that it is checked on any adapter: rows and tokens
-    // that are not multiples of its 8 rows x 8 tokens, bias, accumulation,
-    // split weights, x and y at offsets inside larger buffers.
+    // in both weight layouts, run directly so that it is checked on any
+    // adapter: rows and tokens that are not multiples of its 8 rows x 8
+    // tokens, bias, accumulation, weights in parts, x and y at offsets
+    // inside larger buffers.
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(0xb10c2);
-    for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::F32, GgmlType::F16] {
+    let kinds = [
+        (GgmlType::Q4_1, WeightLayout::Blocks),
+        (GgmlType::Q8_0, WeightLayout::Blocks),
+        (GgmlType::F32, WeightLayout::Blocks),
+        (GgmlType::F16, WeightLayout::Blocks),
+        (GgmlType::Q4_1, WeightLayout::Split),
+        (GgmlType::Q8_0, WeightLayout::Split),
+    ];
+    for kind in kinds {
         let cases = [(1, 32, 2), (5, 64, 3), (67, 96, 13), (130, 576, 9), (16, 160, 8), (9, 32, 1), (20, 64, 17)];
         for (case, shape) in cases.into_iter().enumerate() {
-            check_block_kernel(gpu, &mut rng, ty, shape, case, "block prefill", &|op, encoder| {
-                if gpu.adapter.is_cpu() && op.n > 1 {
+            check_block_kernel(gpu, &mut rng, kind, shape, case, "block prefill", &|op, encoder| {
+                if (gpu.adapter.is_cpu() || kind.1 == WeightLayout::Split) && op.n > 1 {
                     assert_eq!(PrefillShape::for_weight(gpu, op.weight, op.n), PrefillShape::Blocks { wg: 16 });
                 }
                 op.encode_prefill(gpu, encoder, PrefillShape::Blocks { wg: 16 }).unwrap();
@@ -379,21 +389,32 @@ fn offsets_into_shared_buffers() {
     }
 }
 
-/// The CPU adapters' block matvec (shaders/matvec_blocks.wgsl), run
-/// directly so that it is checked on any adapter: rows that are not a
-/// multiple of its 8 rows per invocation, bias, accumulation, split weights.
+/// The CPU adapters' block matvecs (shaders/matvec_blocks.wgsl on the
+/// block layout, matvec_split.wgsl on the split layout), run directly so
+/// that they are checked on any adapter: rows that are not a multiple of
+/// their 8 rows per invocation, bias, accumulation, weights in parts.
 #[test]
 fn block_matvec_matches_the_reference() {
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(0xb10c);
     for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
-        for (case, (rows, cols)) in [(1, 32), (5, 64), (67, 96), (130, 576), (4, 160)].into_iter().enumerate() {
-            check_block_kernel(gpu, &mut rng, ty, (rows, cols, 1), case, "block matvec", &|op, encoder| {
-                if gpu.adapter.is_cpu() {
-                    assert!(op.uses_matvec_blocks(gpu), "{ty}: a CPU adapter should use the block matvec");
-                }
-                op.encode_matvec_blocks(gpu, encoder).unwrap();
-            });
+        for layout in [WeightLayout::Blocks, WeightLayout::Split] {
+            for (case, (rows, cols)) in [(1, 32), (5, 64), (67, 96), (130, 576), (4, 160)].into_iter().enumerate() {
+                check_block_kernel(
+                    gpu,
+                    &mut rng,
+                    (ty, layout),
+                    (rows, cols, 1),
+                    case,
+                    "block matvec",
+                    &|op, encoder| {
+                        if gpu.adapter.is_cpu() || layout == WeightLayout::Split {
+                            assert!(op.uses_matvec_blocks(gpu), "{ty}: a CPU adapter should use the block matvec");
+                        }
+                        op.encode_matvec_blocks(gpu, encoder).unwrap();
+                    },
+                );
+            }
         }
     }
     // A type without a block kernel, and an unaligned x, are refused, not misread.
@@ -410,6 +431,21 @@ fn block_matvec_matches_the_reference() {
     let op = Matmul { weight: &weight, x: &x, x_offset: 2, y: &y, y_offset: 0, n: 1, bias: None, accumulate: false };
     assert!(!op.uses_matvec_blocks(gpu));
     assert_eq!(op.encode_matvec_blocks(gpu, &mut encoder).unwrap_err().code(), "invalid-argument");
+
+    // The split layout: only Q4_1 and Q8_0 have one; the general kernels
+    // and an unaligned x refuse it with a typed error instead of misreading it.
+    let err = gpu.upload_weight_in(WeightLayout::Split, "q4_k", GgmlType::Q4_K, 1, 256, &[0; 144], u64::MAX);
+    assert_eq!(err.unwrap_err().code(), "unsupported-model");
+    let weight = gpu.upload_weight_in(WeightLayout::Split, "q8", GgmlType::Q8_0, 3, 32, &w, u64::MAX).unwrap();
+    let op = Matmul { weight: &weight, x: &x, x_offset: 0, y: &y, y_offset: 0, n: 1, bias: None, accumulate: false };
+    let shape = MatvecShape { wg: 16, tpr: 1, r: 4, g: 16 };
+    assert_eq!(op.encode_matvec(gpu, &mut encoder, shape).unwrap_err().code(), "unsupported-model");
+    assert_eq!(op.encode_prefill(gpu, &mut encoder, PrefillShape::Tiled).unwrap_err().code(), "unsupported-model");
+    let op = Matmul { x_offset: 2, ..op };
+    assert_eq!(op.encode(gpu, &mut encoder).unwrap_err().code(), "unsupported-model");
+    drop(encoder);
+    let got = pollster::block_on(matmul(gpu, &weight, &[0.5; 32], 1, None, None)).unwrap();
+    assert_matches("split after errors", GgmlType::Q8_0, &w, 3, 32, &[0.5; 32], 1, None, None, &got);
 }
 
 #[test]
@@ -442,7 +478,7 @@ fn more_workgroups_than_one_dispatch_dimension() {
     let (ty, cols) = (GgmlType::Q8_0, 32);
     let rows = gpu.limits.max_compute_workgroups_per_dimension as usize + 300;
     let w = random_weight(&mut rng, ty, rows, cols);
-    let weight = gpu.upload_weight("tall", ty, rows, cols, &w).unwrap();
+    let weight = gpu.upload_weight_in(WeightLayout::Blocks, "tall", ty, rows, cols, &w, u64::MAX).unwrap();
     let x = random_vec(&mut rng, cols);
     let got = run_matvec(gpu, &weight, &x, None, MatvecShape { wg: 1, tpr: 1, r: 1, g: 1 });
     assert_matches("tall matvec", ty, &w, rows, cols, &x, 1, None, None, &got);

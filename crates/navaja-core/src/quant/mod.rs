@@ -2,6 +2,7 @@
 
 pub mod dequant;
 pub mod gpu_layout;
+pub mod gpu_split;
 mod kquants;
 pub mod kv;
 mod legacy;

@@ -142,5 +142,5 @@ pub fn build_decoder(spec: ModelSpec, tensors: &mut TensorMap) -> Result<Box<dyn
 
 /// Bytes of one row of `w` (for the embedding gather's share of a decode step).
 pub(crate) fn row_bytes(w: &GpuWeight) -> u64 {
-    if w.rows == 0 { 0 } else { w.gpu_bytes() / w.rows as u64 }
+    if w.rows == 0 { 0 } else { w.read_bytes() / w.rows as u64 }
 }

@@ -100,12 +100,13 @@ pub(crate) fn weight_bytes<'a>(matrices: impl Iterator<Item = &'a GpuWeight>, to
 }
 
 /// Bytes of weights one decode step reads: every matrix, one embedding row,
-/// and the whole table again when the LM head is tied to it.
+/// and the whole table again when the LM head is tied to it (without the
+/// split layout's row padding, which no kernel loads).
 pub(crate) fn decode_read_bytes<'a>(
     matrices: impl Iterator<Item = &'a GpuWeight>,
     token_embd: &GpuWeight,
     tied_head: bool,
 ) -> u64 {
-    let tied = if tied_head { token_embd.gpu_bytes() } else { 0 };
-    matrices.map(GpuWeight::gpu_bytes).sum::<u64>() + row_bytes(token_embd) + tied
+    let tied = if tied_head { token_embd.read_bytes() } else { 0 };
+    matrices.map(GpuWeight::read_bytes).sum::<u64>() + row_bytes(token_embd) + tied
 }

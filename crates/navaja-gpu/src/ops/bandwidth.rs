@@ -140,10 +140,10 @@ mod native {
         Ok(BandwidthReport { bytes: total, seconds, gb_per_s: total as f64 / seconds / 1e9 })
     }
 
-    /// Median seconds of one matvec (`n = 1`) with `weight`, in the shape
-    /// [`crate::ops::matmul::Matmul::encode`] uses.
+    /// Median seconds of one matvec (`n = 1`) with `weight`, with the kernel
+    /// [`crate::ops::matmul::Matmul::encode`] picks.
     pub fn time_matvec(gpu: &GpuDevice, weight: &GpuWeight, repeats: u32) -> Result<f64> {
-        time_matvec_with(gpu, weight, MatvecShape::for_weight(gpu, weight), repeats)
+        time_matvec_by(gpu, weight, repeats, &|op, encoder| op.encode(gpu, encoder))
     }
 
     /// As [`time_matvec`] with an explicit kernel shape, for tuning.
@@ -151,6 +151,16 @@ mod native {
     /// Each timed submit holds enough dispatches to read about 64 MiB (at
     /// least 4, at most 512), recorded before the clock starts.
     pub fn time_matvec_with(gpu: &GpuDevice, weight: &GpuWeight, shape: MatvecShape, repeats: u32) -> Result<f64> {
+        time_matvec_by(gpu, weight, repeats, &|op, encoder| op.encode_matvec(gpu, encoder, shape))
+    }
+
+    /// Median seconds of one matvec recorded by `record`.
+    fn time_matvec_by(
+        gpu: &GpuDevice,
+        weight: &GpuWeight,
+        repeats: u32,
+        record: &dyn Fn(&Matmul, &mut wgpu::CommandEncoder) -> Result<()>,
+    ) -> Result<f64> {
         if !weight.cols.is_multiple_of(4) {
             return Err(NavajaError::invalid("time_matvec: the matvec kernel needs cols to be a multiple of 4"));
         }
@@ -161,7 +171,7 @@ mod native {
         let seconds = median_seconds(gpu, repeats, || {
             let mut encoder = gpu.device.create_command_encoder(&Default::default());
             for _ in 0..dispatches {
-                op.encode_matvec(gpu, &mut encoder, shape)?;
+                record(&op, &mut encoder)?;
             }
             Ok(encoder.finish())
         })?;

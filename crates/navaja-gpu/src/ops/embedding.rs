@@ -11,7 +11,7 @@ use crate::GpuDevice;
 use crate::kernels::{Kernel, KernelVariant};
 use crate::ops::matmul::{prefix_binding, shader};
 use crate::ops::support::submit_scoped;
-use crate::weights::GpuWeight;
+use crate::weights::{GpuWeight, WeightLayout};
 
 /// The gather kernel of one table type.
 macro_rules! embedding_kernel {
@@ -34,8 +34,28 @@ embedding_kernel!(EMBEDDING_Q4_K, "q4_k", "quant_k_scales.wgsl", "quant_q4_k.wgs
 embedding_kernel!(EMBEDDING_Q5_K, "q5_k", "quant_k_scales.wgsl", "quant_q5_k.wgsl");
 embedding_kernel!(EMBEDDING_Q6_K, "q6_k", "quant_q6_k.wgsl");
 
-/// The gather kernel for tables of type `ty`.
-pub fn embedding_kernel_for(ty: GgmlType) -> Result<Kernel> {
+/// The gather kernels for Q4_1 and Q8_0 tables in the split layout
+/// (shaders/embedding_split.wgsl).
+pub const EMBEDDING_SPLIT_Q4_1: Kernel = Kernel {
+    name: "embedding_split_q4_1",
+    wgsl: shader!("split_common.wgsl", "split_q4_1.wgsl", "embedding_split.wgsl"),
+    constants: &[("WG", 64)],
+};
+pub const EMBEDDING_SPLIT_Q8_0: Kernel = Kernel {
+    name: "embedding_split_q8_0",
+    wgsl: shader!("split_common.wgsl", "split_q8_0.wgsl", "embedding_split.wgsl"),
+    constants: &[("WG", 64)],
+};
+
+/// The gather kernel for tables of type `ty` in `layout`.
+pub fn embedding_kernel_for(ty: GgmlType, layout: WeightLayout) -> Result<Kernel> {
+    if layout == WeightLayout::Split {
+        return match ty {
+            GgmlType::Q4_1 => Ok(EMBEDDING_SPLIT_Q4_1),
+            GgmlType::Q8_0 => Ok(EMBEDDING_SPLIT_Q8_0),
+            _ => Err(NavajaError::unsupported(format!("no GPU embedding kernel for split tables of type {ty}"))),
+        };
+    }
     Ok(match ty {
         GgmlType::F32 => EMBEDDING_F32,
         GgmlType::F16 => EMBEDDING_F16,
@@ -107,7 +127,7 @@ impl EmbeddingGather<'_> {
             )));
         }
         gpu.check_binding_size("embedding y", y_bytes)?;
-        let kernel = embedding_kernel_for(t.ty)?;
+        let kernel = embedding_kernel_for(t.ty, t.layout)?;
         let pipeline = gpu.kernels.pipeline(
             &gpu.device,
             &KernelVariant { kernel, entry_point: "main", constants: vec![("WG", gpu.kernels.workgroup_size(WG))] },
@@ -132,15 +152,20 @@ impl EmbeddingGather<'_> {
                 _pad1: 0,
             };
             let params = gpu.uniform("embedding params", &params);
+            let mut entries = vec![
+                wgpu::BindGroupEntry { binding: 0, resource: part.buffer.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: prefix_binding(self.ids, ids_bytes) },
+                wgpu::BindGroupEntry { binding: 2, resource: prefix_binding(self.y, y_bytes) },
+                wgpu::BindGroupEntry { binding: 3, resource: params.as_entire_binding() },
+            ];
+            if t.layout == WeightLayout::Split {
+                // The same buffer as u32 words, for the scales (shaders/split_common.wgsl).
+                entries.push(wgpu::BindGroupEntry { binding: 5, resource: part.buffer.as_entire_binding() });
+            }
             let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("embedding"),
                 layout: &pipeline.get_bind_group_layout(0),
-                entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: part.buffer.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: prefix_binding(self.ids, ids_bytes) },
-                    wgpu::BindGroupEntry { binding: 2, resource: prefix_binding(self.y, y_bytes) },
-                    wgpu::BindGroupEntry { binding: 3, resource: params.as_entire_binding() },
-                ],
+                entries: &entries,
             });
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(gx, gy, 1);

@@ -17,7 +17,7 @@ use wgpu::util::DeviceExt;
 use crate::GpuDevice;
 use crate::kernels::{Kernel, KernelVariant};
 use crate::ops::support::submit_scoped;
-use crate::weights::GpuWeight;
+use crate::weights::{GpuWeight, WeightLayout};
 
 /// A kernel source: the files of `shaders/` concatenated, in order.
 macro_rules! shader {
@@ -69,6 +69,19 @@ pub const MATVEC_BLOCKS_Q8_0: Kernel = Kernel {
     constants: &[("WG", 16)],
 };
 
+/// The CPU adapters' matvec for Q4_1 and Q8_0 weights in the split layout
+/// (shaders/matvec_split.wgsl: a block's quants in one or two vec4 loads).
+pub const MATVEC_SPLIT_Q4_1: Kernel = Kernel {
+    name: "matvec_split_q4_1",
+    wgsl: shader!("split_common.wgsl", "split_q4_1.wgsl", "matvec_io.wgsl", "matvec_split.wgsl"),
+    constants: &[("WG", 16)],
+};
+pub const MATVEC_SPLIT_Q8_0: Kernel = Kernel {
+    name: "matvec_split_q8_0",
+    wgsl: shader!("split_common.wgsl", "split_q8_0.wgsl", "matvec_io.wgsl", "matvec_split.wgsl"),
+    constants: &[("WG", 16)],
+};
+
 /// The CPU adapters' prefill kernel for weight types of 32-value blocks
 /// (shaders/matmul_blocks.wgsl; see [`PrefillShape::Blocks`]).
 pub const MATMUL_BLOCKS_Q4_1: Kernel = Kernel {
@@ -92,24 +105,51 @@ pub const MATMUL_BLOCKS_F16: Kernel = Kernel {
     constants: &[("WG", 16)],
 };
 
-/// The block matvec of `ty`, where there is one.
-fn blocks_kernel(ty: GgmlType) -> Option<Kernel> {
-    match ty {
-        GgmlType::Q4_1 => Some(MATVEC_BLOCKS_Q4_1),
-        GgmlType::Q8_0 => Some(MATVEC_BLOCKS_Q8_0),
+/// The block prefill kernel (shaders/matmul_blocks.wgsl) for Q4_1 and Q8_0
+/// weights in the split layout.
+pub const MATMUL_SPLIT_Q4_1: Kernel = Kernel {
+    name: "matmul_split_q4_1",
+    wgsl: shader!("split_common.wgsl", "split_q4_1.wgsl", "matmul_lanes_io.wgsl", "matmul_blocks.wgsl"),
+    constants: &[("WG", 16)],
+};
+pub const MATMUL_SPLIT_Q8_0: Kernel = Kernel {
+    name: "matmul_split_q8_0",
+    wgsl: shader!("split_common.wgsl", "split_q8_0.wgsl", "matmul_lanes_io.wgsl", "matmul_blocks.wgsl"),
+    constants: &[("WG", 16)],
+};
+
+/// The block matvec of `ty` in `layout`, where there is one.
+fn blocks_kernel(ty: GgmlType, layout: WeightLayout) -> Option<Kernel> {
+    match (layout, ty) {
+        (WeightLayout::Blocks, GgmlType::Q4_1) => Some(MATVEC_BLOCKS_Q4_1),
+        (WeightLayout::Blocks, GgmlType::Q8_0) => Some(MATVEC_BLOCKS_Q8_0),
+        (WeightLayout::Split, GgmlType::Q4_1) => Some(MATVEC_SPLIT_Q4_1),
+        (WeightLayout::Split, GgmlType::Q8_0) => Some(MATVEC_SPLIT_Q8_0),
         _ => None,
     }
 }
 
-/// The block prefill kernel of `ty`, where there is one.
-fn blocks_prefill_kernel(ty: GgmlType) -> Option<Kernel> {
-    match ty {
-        GgmlType::Q4_1 => Some(MATMUL_BLOCKS_Q4_1),
-        GgmlType::Q8_0 => Some(MATMUL_BLOCKS_Q8_0),
-        GgmlType::F32 => Some(MATMUL_BLOCKS_F32),
-        GgmlType::F16 => Some(MATMUL_BLOCKS_F16),
+/// The block prefill kernel of `ty` in `layout`, where there is one.
+fn blocks_prefill_kernel(ty: GgmlType, layout: WeightLayout) -> Option<Kernel> {
+    match (layout, ty) {
+        (WeightLayout::Blocks, GgmlType::Q4_1) => Some(MATMUL_BLOCKS_Q4_1),
+        (WeightLayout::Blocks, GgmlType::Q8_0) => Some(MATMUL_BLOCKS_Q8_0),
+        (WeightLayout::Blocks, GgmlType::F32) => Some(MATMUL_BLOCKS_F32),
+        (WeightLayout::Blocks, GgmlType::F16) => Some(MATMUL_BLOCKS_F16),
+        (WeightLayout::Split, GgmlType::Q4_1) => Some(MATMUL_SPLIT_Q4_1),
+        (WeightLayout::Split, GgmlType::Q8_0) => Some(MATMUL_SPLIT_Q8_0),
         _ => None,
     }
+}
+
+/// The error of a kernel that reads only the block layout, given a weight
+/// in the split layout.
+fn needs_block_layout(weight: &GpuWeight, kernel: &str) -> NavajaError {
+    NavajaError::unsupported(format!(
+        "{kernel}: weight \"{}\" is in the split layout, which only the block kernels read \
+         (they need x_offset a multiple of 4)",
+        weight.name
+    ))
 }
 
 /// Rows and tokens each invocation of the block prefill kernel owns
@@ -304,9 +344,10 @@ impl PrefillShape {
     /// Q4_1, Q8_0, F32 and F16 weights of whole 32-value blocks take the block kernel instead
     /// ([`PrefillShape::Blocks`]): 3.5-4.5x this shape on SwiftShader, 1.1x
     /// on lavapipe (same 128-token measurement; see shaders/matmul_blocks.wgsl).
+    /// Weights in the split layout always take the block kernel.
     pub fn for_weight(gpu: &GpuDevice, weight: &GpuWeight, n: u32) -> PrefillShape {
-        if gpu.adapter.is_cpu() {
-            if weight.cols.is_multiple_of(32) && blocks_prefill_kernel(weight.ty).is_some() {
+        if gpu.adapter.is_cpu() || weight.layout == WeightLayout::Split {
+            if weight.cols.is_multiple_of(32) && blocks_prefill_kernel(weight.ty, weight.layout).is_some() {
                 return PrefillShape::Blocks { wg: gpu.kernels.workgroup_size(BLOCKS_WG) };
             }
             let t = n.next_power_of_two().clamp(2, 32);
@@ -350,9 +391,13 @@ impl Matmul<'_> {
     /// nothing runs until the encoder is submitted.
     ///
     /// One token on a CPU adapter, for the types that have one, runs the
-    /// block matvec (shaders/matvec_blocks.wgsl): 2-3x the general matvec
-    /// there (measured on SwiftShader).
+    /// block matvec (shaders/matvec_blocks.wgsl, or matvec_split.wgsl for
+    /// weights in the split layout): 2-3x the general matvec there
+    /// (measured on SwiftShader).
     pub fn encode(&self, gpu: &GpuDevice, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
+        if self.weight.layout == WeightLayout::Split && !self.x_aligned() {
+            return Err(needs_block_layout(self.weight, "matmul"));
+        }
         if self.uses_matvec() {
             if self.uses_matvec_blocks(gpu) {
                 return self.encode_matvec_blocks(gpu, encoder);
@@ -379,20 +424,20 @@ impl Matmul<'_> {
     }
 
     /// Whether [`Matmul::encode`] runs the block matvec for this product on
-    /// `gpu`: a CPU adapter, one aligned token, a weight type that has one
-    /// (Q4_1, Q8_0) and whole blocks.
+    /// `gpu`: a CPU adapter (or a weight in the split layout), one aligned
+    /// token, a weight type that has one (Q4_1, Q8_0) and whole blocks.
     pub fn uses_matvec_blocks(&self, gpu: &GpuDevice) -> bool {
-        gpu.adapter.is_cpu()
+        (gpu.adapter.is_cpu() || self.weight.layout == WeightLayout::Split)
             && self.uses_matvec()
             && self.weight.cols.is_multiple_of(32)
-            && blocks_kernel(self.weight.ty).is_some()
+            && blocks_kernel(self.weight.ty, self.weight.layout).is_some()
     }
 
-    /// Records the block matvec (shaders/matvec_blocks.wgsl) on any adapter
-    /// (for tests and tuning); requires what [`Matmul::uses_matvec_blocks`]
-    /// checks about the product.
+    /// Records the block matvec (shaders/matvec_blocks.wgsl, or
+    /// matvec_split.wgsl for the split layout) on any adapter (for tests and
+    /// tuning); requires what [`Matmul::uses_matvec_blocks`] checks about the product.
     pub fn encode_matvec_blocks(&self, gpu: &GpuDevice, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
-        let kernel = blocks_kernel(self.weight.ty).ok_or_else(|| {
+        let kernel = blocks_kernel(self.weight.ty, self.weight.layout).ok_or_else(|| {
             NavajaError::unsupported(format!("block matvec: no kernel for weights of type {}", self.weight.ty))
         })?;
         if !self.uses_matvec() || !self.weight.cols.is_multiple_of(32) {
@@ -454,6 +499,9 @@ impl Matmul<'_> {
         if !self.uses_matvec() {
             return Err(NavajaError::invalid("matvec: needs n = 1, x_offset and cols multiples of 4"));
         }
+        if self.weight.layout == WeightLayout::Split {
+            return Err(needs_block_layout(self.weight, "matvec"));
+        }
         shape.check()?;
         let (units, row_words, flags) = self.validate(gpu)?;
         let kernel = kernels_for(self.weight.ty)?.matvec;
@@ -477,6 +525,9 @@ impl Matmul<'_> {
         shape: PrefillShape,
     ) -> Result<()> {
         shape.check()?;
+        if self.weight.layout == WeightLayout::Split && !matches!(shape, PrefillShape::Blocks { .. }) {
+            return Err(needs_block_layout(self.weight, "matmul"));
+        }
         match shape {
             PrefillShape::Tiled => self.encode_tiled(gpu, encoder),
             PrefillShape::Lanes { wg, r, t } => {
@@ -494,7 +545,7 @@ impl Matmul<'_> {
                 self.encode_lane_tiles(gpu, encoder, variant, (wg * r, t), block_len)
             }
             PrefillShape::Blocks { wg } => {
-                let kernel = blocks_prefill_kernel(self.weight.ty).ok_or_else(|| {
+                let kernel = blocks_prefill_kernel(self.weight.ty, self.weight.layout).ok_or_else(|| {
                     NavajaError::unsupported(format!("block matmul: no kernel for weights of type {}", self.weight.ty))
                 })?;
                 if !self.x_aligned() || !self.weight.cols.is_multiple_of(32) {
@@ -640,22 +691,27 @@ impl Matmul<'_> {
             Some(bias) => prefix_binding(bias, rows * 4),
             None => weight.as_entire_binding(),
         };
+        let mut entries = vec![
+            wgpu::BindGroupEntry { binding: 0, resource: weight.as_entire_binding() },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: prefix_binding(self.x, (u64::from(self.x_offset) + n * cols) * 4),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                resource: prefix_binding(self.y, (u64::from(self.y_offset) + n * rows) * 4),
+            },
+            wgpu::BindGroupEntry { binding: 3, resource: bias },
+            wgpu::BindGroupEntry { binding: 4, resource: params.as_entire_binding() },
+        ];
+        if self.weight.layout == WeightLayout::Split {
+            // The same buffer as u32 words, for the scales (shaders/split_common.wgsl).
+            entries.push(wgpu::BindGroupEntry { binding: 5, resource: weight.as_entire_binding() });
+        }
         gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("matmul"),
             layout: &pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: weight.as_entire_binding() },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: prefix_binding(self.x, (u64::from(self.x_offset) + n * cols) * 4),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: prefix_binding(self.y, (u64::from(self.y_offset) + n * rows) * 4),
-                },
-                wgpu::BindGroupEntry { binding: 3, resource: bias },
-                wgpu::BindGroupEntry { binding: 4, resource: params.as_entire_binding() },
-            ],
+            entries: &entries,
         })
     }
 }
