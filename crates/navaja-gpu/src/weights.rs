@@ -60,8 +60,8 @@ impl GpuDevice {
     /// The layout weights of `ty` get on this device: split for Q4_1 and Q8_0 on
     /// CPU adapters, whose block kernels read a block's quants there in one
     /// or two vec4 loads instead of 4 or 8 word loads (SwiftShader: SmolLM2's
-    /// 1536 x 576 Q4_1 matvec 1000 -> 780 us, its Q8_0 LM head 45 -> 33 ms;
-    /// see shaders/matvec_split.wgsl); blocks everywhere else, where GPUs
+    /// Q4_1 matvecs 1.4x as fast, its Q8_0 LM head 1.1-1.4x; see
+    /// shaders/matvec_split.wgsl); blocks everywhere else, where GPUs
     /// read neighbouring words from neighbouring threads anyway.
     pub fn weight_layout(&self, ty: GgmlType) -> WeightLayout {
         if self.adapter.is_cpu() && has_split_layout(ty) { WeightLayout::Split } else { WeightLayout::Blocks }

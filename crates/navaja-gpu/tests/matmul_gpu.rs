@@ -392,7 +392,8 @@ fn offsets_into_shared_buffers() {
 /// The CPU adapters' block matvecs (shaders/matvec_blocks.wgsl on the
 /// block layout, matvec_split.wgsl on the split layout), run directly so
 /// that they are checked on any adapter: rows that are not a multiple of
-/// their 8 rows per invocation, bias, accumulation, weights in parts.
+/// their 8 (blocks) or 16 (split) rows per invocation, bias, accumulation,
+/// weights in parts.
 #[test]
 fn block_matvec_matches_the_reference() {
     let gpu = gpu();

@@ -161,6 +161,10 @@ const BLOCKS_PREFILL_TOKENS: u32 = 8;
 const BLOCKS_WG: u32 = 16;
 /// Rows each invocation of the block matvec owns (`ROWS` in shaders/matvec_blocks.wgsl).
 const BLOCKS_ROWS: usize = 8;
+/// Rows each invocation of the split layout's matvec owns (`ROWS` in
+/// shaders/matvec_split.wgsl), and its invocations per workgroup.
+const SPLIT_ROWS: usize = 16;
+const SPLIT_WG: u32 = 8;
 
 /// The kernels of one weight type.
 #[derive(Clone, Copy, Debug)]
@@ -444,7 +448,8 @@ impl Matmul<'_> {
             return Err(NavajaError::invalid("block matvec: needs n = 1, x_offset a multiple of 4 and cols of 32"));
         }
         let (_, row_words, flags) = self.validate(gpu)?;
-        let wg = gpu.kernels.workgroup_size(BLOCKS_WG);
+        let wg =
+            gpu.kernels.workgroup_size(if self.weight.layout == WeightLayout::Split { SPLIT_WG } else { BLOCKS_WG });
         let pipeline = gpu
             .kernels
             .pipeline(&gpu.device, &KernelVariant { kernel, entry_point: "main", constants: vec![("WG", wg)] });
@@ -455,7 +460,7 @@ impl Matmul<'_> {
             kernel.name,
             &pipeline,
             (row_words, items, flags),
-            BLOCKS_ROWS * wg as usize,
+            if self.weight.layout == WeightLayout::Split { SPLIT_ROWS } else { BLOCKS_ROWS } * wg as usize,
         )
     }
 
