@@ -3,7 +3,9 @@
 // on the same machine, the same model files and the same browser, in one run.
 //
 //   node tests/bench/run.mjs [--runs N] [--only browser-llm,browser-embed,bandwidth,native,kv]
-//                            [--out docs/benchmarks.json]
+//                            [--out docs/benchmarks.json] [--engines navaja,navaja-cpu]
+//   (--engines: run only these engines of the browser suites, for quick
+//   comparisons while tuning; the report then lacks the others' rows)
 //   node tests/bench/run.mjs --report docs/benchmarks.json   (only regenerate the Markdown and chart)
 //
 // `make bench` runs it after setting everything up (scripts/bench.sh). Every
@@ -43,12 +45,13 @@ const KV_CONTEXT = 2000;
 const THREADS = cpus().length;
 
 function parseArgs(argv) {
-  const out = { runs: 3, only: null, out: join(ROOT, 'docs/benchmarks.json'), report: null };
+  const out = { runs: 3, only: null, engines: null, out: join(ROOT, 'docs/benchmarks.json'), report: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--runs') out.runs = Number(argv[++i]);
     else if (a === '--only') out.only = new Set(argv[++i].split(','));
     else if (a === '--out') out.out = argv[++i];
+    else if (a === '--engines') out.engines = new Set(argv[++i].split(','));
     else if (a === '--report') out.report = argv[++i];
     else throw new Error(`unknown argument ${a}`);
   }
@@ -219,7 +222,8 @@ async function browserEmbed(server, runs) {
 }
 
 /** Runs every engine once per round, round after round, each in a fresh browser. */
-async function alternate(server, runs, engines, fn, fields, check) {
+async function alternate(server, runs, allEngines, fn, fields, check) {
+  const engines = allEngines.filter((e) => !args.engines || args.engines.has(e.id));
   const results = new Map(engines.map((e) => [e.id, []]));
   const errors = new Map();
   for (let r = 0; r < runs; r++) {
