@@ -11,6 +11,10 @@
 // A split_<type>.wgsl follows, then a body: matvec_split.wgsl,
 // matmul_blocks.wgsl (after matmul_lanes_io.wgsl) or embedding_split.wgsl.
 // Each body defines `fn row_blocks() -> u32` (blocks per row, from its params).
+//
+// Every body must read both `w` and `ws`: pipelines take their bind group
+// layout from the shader, which leaves out bindings it never reads, and the
+// host binds both for every weight in the split layout.
 
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read> ws: array<u32>;
