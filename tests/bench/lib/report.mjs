@@ -128,6 +128,14 @@ function markdown(report) {
     'VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json target/release/navaja bench --model ... --runs 1` ' +
     '(Chromium\'s own SwiftShader, natively).');
   L.push('');
+  L.push('Why WebGPU decode stays far from the read kernels\' bandwidth here: on a CPU adapter the matvecs are bound by ' +
+    'arithmetic, not memory. Every weight is unpacked and multiplied as lane code, a few lanes per SIMD instruction, with ' +
+    'no integer dot product SwiftShader runs faster (its dot4I8Packed measured slower than unpacking to floats). On CPU ' +
+    'adapters navaja keeps Q4_1 and Q8_0 weights in a split layout, a block\'s quants in one or two vec4 loads ' +
+    '(navaja_core::quant::gpu_split), which made those matvecs 1.4x as fast on SwiftShader; in a probe of a 1536 x 576 ' +
+    'Q4_1 matvec there, the same loads without the decoding took 350 us against 640 us with it, so about half of the ' +
+    'time is the decoding itself, which a faster read kernel cannot shorten.');
+  L.push('');
   if (report.browser_llm) {
     L.push(`## Language model in the browser: ${w.llm.split('/').pop()}`);
     L.push('');
