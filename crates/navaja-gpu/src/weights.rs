@@ -4,8 +4,8 @@
 //! [`navaja_core::quant::gpu_layout`] (ggml's blocks, word-aligned) or, for
 //! Q4_1 and Q8_0 on CPU adapters, the split layout of
 //! [`navaja_core::quant::gpu_split`] (quants in whole vec4s, scales behind
-//! them; see [`GpuDevice::weight_layout`]), and is never dequantized into a buffer: the matmul, matvec and embedding kernels
-//! decode it as they read it. A matrix larger than one storage binding is
+//! them; see [`GpuDevice::weight_layout`]), and is never dequantized into a
+//! buffer: the matmul, matvec and embedding kernels decode it as they read it. A matrix larger than one storage binding is
 //! split by whole rows into several buffers (parts); ops run once per part.
 
 use crate::GpuDevice;
@@ -56,18 +56,6 @@ impl GpuWeight {
     }
 }
 
-impl GpuDevice {
-    /// The layout weights of `ty` get on this device: split for Q4_1 and Q8_0 on
-    /// CPU adapters, whose block kernels read a block's quants there in one
-    /// or two vec4 loads instead of 4 or 8 word loads (SwiftShader: SmolLM2's
-    /// Q4_1 matvecs 1.4x as fast, its Q8_0 LM head 1.1-1.4x; see
-    /// shaders/matvec_split.wgsl); blocks everywhere else, where GPUs
-    /// read neighbouring words from neighbouring threads anyway.
-    pub fn weight_layout(&self, ty: GgmlType) -> WeightLayout {
-        if self.adapter.is_cpu() && has_split_layout(ty) { WeightLayout::Split } else { WeightLayout::Blocks }
-    }
-}
-
 /// Puts the weight's name in front of an error message, keeping its code.
 fn named(name: &str, e: NavajaError) -> NavajaError {
     match e {
@@ -79,6 +67,16 @@ fn named(name: &str, e: NavajaError) -> NavajaError {
 }
 
 impl GpuDevice {
+    /// The layout weights of `ty` get on this device: split for Q4_1 and Q8_0 on
+    /// CPU adapters, whose block kernels read a block's quants there in one
+    /// or two vec4 loads instead of 4 or 8 word loads (SwiftShader: SmolLM2's
+    /// Q4_1 matvecs 1.4x as fast, its Q8_0 LM head 1.1-1.4x; see
+    /// shaders/matvec_split.wgsl); blocks everywhere else, where GPUs
+    /// read neighbouring words from neighbouring threads anyway.
+    pub fn weight_layout(&self, ty: GgmlType) -> WeightLayout {
+        if self.adapter.is_cpu() && has_split_layout(ty) { WeightLayout::Split } else { WeightLayout::Blocks }
+    }
+
     /// Uploads a `rows` x `cols` matrix of `ty` given in ggml's layout (as a
     /// GGUF file stores it), in [`GpuDevice::weight_layout`], split into as
     /// few parts as the adapter's storage binding size allows.
@@ -183,7 +181,7 @@ impl GpuWeightWriter {
             return Err(named(name, NavajaError::invalid(format!("a {rows}x{cols} matrix is empty"))));
         }
         let gpu_row = layout.row_bytes(ty, cols).map_err(|e| named(name, e))?;
-        // gpu_row_bytes accepted cols, so this is a whole number of blocks.
+        // row_bytes accepted cols, so this is a whole number of blocks.
         let ggml_row = cols / ty.block_len() * ty.block_bytes();
         if rows.checked_mul(gpu_row).is_none() {
             return Err(named(name, NavajaError::format(format!("a {rows}x{cols} {ty} matrix is too large"))));

@@ -18,7 +18,7 @@ macro_rules! embedding_kernel {
     ($name:ident, $ty:literal, $($decoder:literal),+) => {
         pub const $name: Kernel = Kernel {
             name: concat!("embedding_", $ty),
-            wgsl: shader!("quant_common.wgsl", $($decoder,)+ "embedding.wgsl"),
+            wgsl: shader!("quant_common.wgsl", $($decoder,)+ "embedding_io.wgsl", "embedding.wgsl"),
             constants: &[("WG", 64)],
         };
     };
@@ -38,12 +38,12 @@ embedding_kernel!(EMBEDDING_Q6_K, "q6_k", "quant_q6_k.wgsl");
 /// (shaders/embedding_split.wgsl).
 pub const EMBEDDING_SPLIT_Q4_1: Kernel = Kernel {
     name: "embedding_split_q4_1",
-    wgsl: shader!("split_common.wgsl", "split_q4_1.wgsl", "embedding_split.wgsl"),
+    wgsl: shader!("split_common.wgsl", "split_q4_1.wgsl", "embedding_io.wgsl", "embedding_split.wgsl"),
     constants: &[("WG", 64)],
 };
 pub const EMBEDDING_SPLIT_Q8_0: Kernel = Kernel {
     name: "embedding_split_q8_0",
-    wgsl: shader!("split_common.wgsl", "split_q8_0.wgsl", "embedding_split.wgsl"),
+    wgsl: shader!("split_common.wgsl", "split_q8_0.wgsl", "embedding_io.wgsl", "embedding_split.wgsl"),
     constants: &[("WG", 64)],
 };
 
@@ -70,7 +70,7 @@ pub fn embedding_kernel_for(ty: GgmlType, layout: WeightLayout) -> Result<Kernel
     })
 }
 
-/// Mirrors `struct Params` in shaders/embedding.wgsl.
+/// Mirrors `struct Params` in shaders/embedding_io.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
