@@ -74,12 +74,12 @@ pub const MATVEC_BLOCKS_Q8_0: Kernel = Kernel {
 pub const MATVEC_SPLIT_Q4_1: Kernel = Kernel {
     name: "matvec_split_q4_1",
     wgsl: shader!("split_common.wgsl", "split_q4_1.wgsl", "matvec_io.wgsl", "matvec_split.wgsl"),
-    constants: &[("WG", 16)],
+    constants: &[("WG", SPLIT_WG)],
 };
 pub const MATVEC_SPLIT_Q8_0: Kernel = Kernel {
     name: "matvec_split_q8_0",
     wgsl: shader!("split_common.wgsl", "split_q8_0.wgsl", "matvec_io.wgsl", "matvec_split.wgsl"),
-    constants: &[("WG", 16)],
+    constants: &[("WG", SPLIT_WG)],
 };
 
 /// The CPU adapters' prefill kernel for weight types of 32-value blocks
@@ -448,8 +448,11 @@ impl Matmul<'_> {
             return Err(NavajaError::invalid("block matvec: needs n = 1, x_offset a multiple of 4 and cols of 32"));
         }
         let (_, row_words, flags) = self.validate(gpu)?;
-        let wg =
-            gpu.kernels.workgroup_size(if self.weight.layout == WeightLayout::Split { SPLIT_WG } else { BLOCKS_WG });
+        let (preferred_wg, rows_per_invocation) = match self.weight.layout {
+            WeightLayout::Blocks => (BLOCKS_WG, BLOCKS_ROWS),
+            WeightLayout::Split => (SPLIT_WG, SPLIT_ROWS),
+        };
+        let wg = gpu.kernels.workgroup_size(preferred_wg);
         let pipeline = gpu
             .kernels
             .pipeline(&gpu.device, &KernelVariant { kernel, entry_point: "main", constants: vec![("WG", wg)] });
@@ -460,7 +463,7 @@ impl Matmul<'_> {
             kernel.name,
             &pipeline,
             (row_words, items, flags),
-            if self.weight.layout == WeightLayout::Split { SPLIT_ROWS } else { BLOCKS_ROWS } * wg as usize,
+            rows_per_invocation * wg as usize,
         )
     }
 
